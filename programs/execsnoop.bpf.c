@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: GPL-2.0
+/* execsnoop: one ring buffer record for every execve() on the machine.
+ * Filters are read-only globals that user space sets before loading, so the
+ * verifier sees them as constants and prunes the disabled branches. */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include "include/kernel_types.h"
+
+#define TASK_COMM_LEN 16
+#define FILENAME_LEN 256
+
+struct event {
+	__u32 pid;
+	__u32 ppid;
+	__u32 uid;
+	char comm[TASK_COMM_LEN];
+	char filename[FILENAME_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+/* 0: every process; else only this process id (tgid). */
+const volatile __u32 target_pid = 0;
+/* Empty: every command; else only processes whose comm equals it. */
+const volatile char target_comm[TASK_COMM_LEN] = {};
+
+/* Records the ring buffer had no room for; user space reads it after load. */
+__u64 lost_events = 0;
+
+static __always_inline int comm_matches(const char *comm)
+{
+	for (int i = 0; i < TASK_COMM_LEN; i++) {
+		if (comm[i] != target_comm[i])
+			return 0;
+		if (comm[i] == 0)
+			return 1;
+	}
+	return 1;
+}
+
+SEC("tracepoint/syscalls/sys_enter_execve")
+int execsnoop(struct syscall_enter_ctx *ctx)
+{
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	if (target_pid && pid != target_pid)
+		return 0;
+
+	char comm[TASK_COMM_LEN];
+	bpf_get_current_comm(comm, sizeof(comm));
+	if (target_comm[0] && !comm_matches(comm))
+		return 0;
+
+	struct event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
+	if (!event) {
+		__sync_fetch_and_add(&lost_events, 1);
+		return 0;
+	}
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	event->pid = pid;
+	event->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	event->uid = (__u32)bpf_get_current_uid_gid();
+	__builtin_memcpy(event->comm, comm, sizeof(comm));
+	bpf_probe_read_user_str(event->filename, sizeof(event->filename), (const char *)ctx->args[0]);
+	bpf_ringbuf_submit(event, 0);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,457 @@
+// BTF: the type information clang puts in `.BTF` and the kernel exposes in
+// /sys/kernel/btf. Parsing is lazy: the constructor only validates the header
+// and records where each type starts (one pass over the bytes); a type is
+// decoded when first asked for, and names are indexed on first lookup. That
+// keeps the kernel's 126k types cheap to open.
+import { BtfError } from '../errors.js';
+
+export const BTF_MAGIC = 0xeb9f;
+
+export const Kind = {
+  INT: 1,
+  PTR: 2,
+  ARRAY: 3,
+  STRUCT: 4,
+  UNION: 5,
+  ENUM: 6,
+  FWD: 7,
+  TYPEDEF: 8,
+  VOLATILE: 9,
+  CONST: 10,
+  RESTRICT: 11,
+  FUNC: 12,
+  FUNC_PROTO: 13,
+  VAR: 14,
+  DATASEC: 15,
+  FLOAT: 16,
+  DECL_TAG: 17,
+  TYPE_TAG: 18,
+  ENUM64: 19,
+} as const;
+export type KindName = Lowercase<keyof typeof Kind>;
+const kindNames: KindName[] = [];
+for (const [name, value] of Object.entries(Kind)) kindNames[value] = name.toLowerCase() as KindName;
+
+export interface Member {
+  readonly name: string;
+  readonly type: number;
+  readonly bitOffset: number;
+  /** Non-zero for bitfields. */
+  readonly bitSize: number;
+}
+
+export interface Param {
+  readonly name: string;
+  readonly type: number;
+}
+
+export interface EnumValue {
+  readonly name: string;
+  readonly value: bigint;
+}
+
+export interface VarSecInfo {
+  readonly type: number;
+  readonly offset: number;
+  readonly size: number;
+}
+
+interface Base<K extends KindName | 'void'> {
+  readonly id: number;
+  readonly kind: K;
+  readonly name: string;
+}
+export interface IntType extends Base<'int'> {
+  readonly size: number;
+  readonly signed: boolean;
+  readonly char: boolean;
+  readonly bool: boolean;
+  readonly bitOffset: number;
+  readonly bits: number;
+}
+export interface RefType extends Base<'ptr' | 'typedef' | 'volatile' | 'const' | 'restrict' | 'type_tag'> {
+  readonly type: number;
+}
+export interface ArrayType extends Base<'array'> {
+  readonly type: number;
+  readonly indexType: number;
+  readonly nelems: number;
+}
+export interface CompositeType extends Base<'struct' | 'union'> {
+  readonly size: number;
+  readonly members: readonly Member[];
+}
+export interface EnumType extends Base<'enum' | 'enum64'> {
+  readonly size: number;
+  readonly signed: boolean;
+  readonly values: readonly EnumValue[];
+}
+export interface FwdType extends Base<'fwd'> {
+  readonly union: boolean;
+}
+export interface FuncType extends Base<'func'> {
+  readonly type: number;
+  /** 0 static, 1 global, 2 extern */
+  readonly linkage: number;
+}
+export interface FuncProtoType extends Base<'func_proto'> {
+  readonly returnType: number;
+  readonly params: readonly Param[];
+}
+export interface VarType extends Base<'var'> {
+  readonly type: number;
+  /** 0 static, 1 global, 2 extern */
+  readonly linkage: number;
+}
+export interface DatasecType extends Base<'datasec'> {
+  readonly size: number;
+  readonly vars: readonly VarSecInfo[];
+}
+export interface FloatType extends Base<'float'> {
+  readonly size: number;
+}
+export interface DeclTagType extends Base<'decl_tag'> {
+  readonly type: number;
+  /** -1 when the tag applies to the type itself, else the member or parameter index. */
+  readonly componentIndex: number;
+}
+export interface VoidType extends Base<'void'> {}
+
+export type BtfType =
+  | VoidType
+  | IntType
+  | RefType
+  | ArrayType
+  | CompositeType
+  | EnumType
+  | FwdType
+  | FuncType
+  | FuncProtoType
+  | VarType
+  | DatasecType
+  | FloatType
+  | DeclTagType;
+
+/** The BtfType variant whose `kind` can be K (e.g. CompositeType for 'struct'). */
+export type TypeOfKind<K extends KindName> = BtfType extends infer T ? (T extends { kind: infer TK } ? (K extends TK ? T : never) : never) : never;
+
+const HEADER_MIN = 24;
+const TYPE_HEADER = 12;
+/** Bounds chains of typedefs/modifiers; deeper chains are cycles or hostile input. */
+const MAX_RESOLVE_DEPTH = 32;
+
+export class Btf {
+  readonly littleEndian: boolean;
+  /** Ids this BTF defines: [firstId, firstId + count). Split BTF continues its base's ids. */
+  readonly firstId: number;
+  readonly count: number;
+  private readonly view: DataView;
+  private readonly typesStart: number;
+  private readonly stringsStart: number;
+  private readonly stringsLength: number;
+  private readonly offsets: Uint32Array;
+  private readonly decoded: (BtfType | undefined)[];
+  private names: Map<string, number[]> | undefined;
+  private readonly decoder = new TextDecoder();
+
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly base?: Btf,
+  ) {
+    if (bytes.length < HEADER_MIN) throw new BtfError(`BTF too short for a header (${bytes.length} bytes)`);
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const magicLE = this.view.getUint16(0, true);
+    if (magicLE === BTF_MAGIC) this.littleEndian = true;
+    else if (this.view.getUint16(0, false) === BTF_MAGIC) this.littleEndian = false;
+    else throw new BtfError(`bad BTF magic 0x${magicLE.toString(16)}`);
+    const version = bytes[2];
+    if (version !== 1) throw new BtfError(`unsupported BTF version ${version}`);
+    const hdrLen = this.u32(4);
+    if (hdrLen < HEADER_MIN || hdrLen > bytes.length) throw new BtfError(`bad BTF header length ${hdrLen}`);
+    const typeOff = this.u32(8);
+    const typeLen = this.u32(12);
+    const strOff = this.u32(16);
+    const strLen = this.u32(20);
+    this.typesStart = hdrLen + typeOff;
+    this.stringsStart = hdrLen + strOff;
+    this.stringsLength = strLen;
+    if (this.typesStart + typeLen > bytes.length) throw new BtfError(`BTF type section (${typeLen} bytes at ${this.typesStart}) runs past the end (${bytes.length})`);
+    if (this.stringsStart + strLen > bytes.length) throw new BtfError(`BTF string section (${strLen} bytes at ${this.stringsStart}) runs past the end (${bytes.length})`);
+    if (strLen > 0 && bytes[this.stringsStart + strLen - 1] !== 0) throw new BtfError('BTF string section is not NUL-terminated');
+    if (!base && strLen > 0 && bytes[this.stringsStart] !== 0) throw new BtfError('BTF string section does not start with an empty string');
+    this.firstId = base ? base.firstId + base.count : 1;
+    this.offsets = this.indexTypes(this.typesStart, typeLen);
+    this.count = this.offsets.length;
+    this.decoded = new Array(this.count);
+  }
+
+  /** Number of the last id plus one: ids range over [1, end). */
+  get end(): number {
+    return this.firstId + this.count;
+  }
+
+  /** One pass recording where each type starts; checks each type fits. */
+  private indexTypes(start: number, length: number): Uint32Array {
+    let offsets = new Uint32Array(Math.max(16, length / 16));
+    let count = 0;
+    const end = start + length;
+    for (let at = start; at < end; ) {
+      if (at + TYPE_HEADER > end) throw new BtfError(`truncated BTF type header at offset ${at - start}`);
+      const info = this.u32(at + 4);
+      const kind = (info >>> 24) & 0x1f;
+      const vlen = info & 0xffff;
+      const extra = trailingSize(kind, vlen);
+      if (extra < 0) throw new BtfError(`BTF type ${this.firstId + count} has unknown kind ${kind}`);
+      if (at + TYPE_HEADER + extra > end) throw new BtfError(`BTF type ${this.firstId + count} (${kindNames[kind]}, vlen ${vlen}) runs past the end of the type section`);
+      if (count === offsets.length) {
+        const grown = new Uint32Array(offsets.length * 2);
+        grown.set(offsets);
+        offsets = grown;
+      }
+      offsets[count++] = at;
+      at += TYPE_HEADER + extra;
+    }
+    return offsets.slice(0, count);
+  }
+
+  /** The string at `offset` in the string section (split BTF: offsets continue the base's). */
+  string(offset: number): string {
+    if (this.base) {
+      const baseLength = this.base.stringsLength;
+      if (offset < baseLength) return this.base.string(offset);
+      offset -= baseLength;
+    }
+    if (offset >= this.stringsLength) throw new BtfError(`BTF string offset ${offset} is past the end of the string section`);
+    const start = this.stringsStart + offset;
+    const stop = this.bytes.indexOf(0, start);
+    return this.decoder.decode(this.bytes.subarray(start, stop));
+  }
+
+  /** The type with this id; id 0 is void. */
+  type(id: number): BtfType {
+    if (id === 0) return VOID;
+    if (id < this.firstId) {
+      if (this.base) return this.base.type(id);
+    } else if (id < this.end) {
+      const index = id - this.firstId;
+      return (this.decoded[index] ??= this.decode(id, this.offsets[index]!));
+    }
+    throw new BtfError(`BTF type id ${id} does not exist (ids end at ${this.end - 1})`);
+  }
+
+  /** Byte offset in `bytes` where this BTF's own type `id` is encoded. */
+  typeOffset(id: number): number {
+    const at = this.offsets[id - this.firstId];
+    if (at === undefined) throw new BtfError(`BTF type id ${id} is not defined here`);
+    return at;
+  }
+
+  /** Kind of a type without decoding it. */
+  kindOf(id: number): KindName | 'void' {
+    if (id === 0) return 'void';
+    if (id < this.firstId && this.base) return this.base.kindOf(id);
+    const at = this.offsets[id - this.firstId];
+    if (at === undefined) throw new BtfError(`BTF type id ${id} does not exist`);
+    return kindNames[(this.u32(at + 4) >>> 24) & 0x1f]!;
+  }
+
+  /** Ids of every type with this name (this BTF and its base), optionally of one kind. */
+  idsByName(name: string, kind?: KindName): number[] {
+    if (!this.names) {
+      this.names = new Map();
+      for (let index = 0; index < this.count; index++) {
+        const nameOff = this.u32(this.offsets[index]!);
+        if (nameOff === 0) continue;
+        const typeName = this.string(nameOff);
+        const list = this.names.get(typeName);
+        if (list) list.push(this.firstId + index);
+        else this.names.set(typeName, [this.firstId + index]);
+      }
+    }
+    const own = this.names.get(name) ?? [];
+    const all = this.base ? [...this.base.idsByName(name), ...own] : own;
+    return kind ? all.filter((id) => this.kindOf(id) === kind) : all;
+  }
+
+  /** The single type with this name and kind, or undefined. */
+  typeByName<K extends KindName>(name: string, kind: K): TypeOfKind<K> | undefined {
+    const id = this.idsByName(name, kind)[0];
+    return id === undefined ? undefined : (this.type(id) as TypeOfKind<K>);
+  }
+
+  /** Follows typedefs and qualifiers (const, volatile, restrict, type tags). */
+  skipQualifiers(id: number): BtfType {
+    for (let depth = 0; depth < MAX_RESOLVE_DEPTH; depth++) {
+      const type = this.type(id);
+      switch (type.kind) {
+        case 'typedef':
+        case 'const':
+        case 'volatile':
+        case 'restrict':
+        case 'type_tag':
+          id = type.type;
+          continue;
+        default:
+          return type;
+      }
+    }
+    throw new BtfError(`BTF type ${id}: typedef/qualifier chain deeper than ${MAX_RESOLVE_DEPTH} (cycle?)`);
+  }
+
+  /** Size in bytes of a type, as sizeof() would give it. */
+  sizeof(id: number): number {
+    let multiplier = 1;
+    for (let depth = 0; depth < MAX_RESOLVE_DEPTH; depth++) {
+      const type = this.skipQualifiers(id);
+      switch (type.kind) {
+        case 'int':
+        case 'struct':
+        case 'union':
+        case 'enum':
+        case 'enum64':
+        case 'datasec':
+        case 'float':
+          return multiplier * type.size;
+        case 'ptr':
+          return multiplier * 8;
+        case 'array':
+          multiplier *= type.nelems;
+          if (multiplier > 0xffffffff) throw new BtfError(`BTF array type ${type.id} is larger than 4 GiB`);
+          id = type.type;
+          continue;
+        case 'var':
+          id = type.type;
+          continue;
+        default:
+          throw new BtfError(`BTF type ${type.id} (${type.kind}) has no size`);
+      }
+    }
+    throw new BtfError(`BTF type ${id}: array nesting deeper than ${MAX_RESOLVE_DEPTH} (cycle?)`);
+  }
+
+  private decode(id: number, at: number): BtfType {
+    const name = this.string(this.u32(at));
+    const info = this.u32(at + 4);
+    const kind = kindNames[(info >>> 24) & 0x1f]!;
+    const vlen = info & 0xffff;
+    const kflag = info >>> 31 === 1;
+    const sizeOrType = this.u32(at + 8);
+    const data = at + TYPE_HEADER;
+    const ref = (typeId: number) => this.checkId(typeId, id);
+    switch (kind) {
+      case 'int': {
+        const encoding = this.u32(data);
+        const flags = (encoding >>> 24) & 0xf;
+        return { id, kind, name, size: sizeOrType, signed: (flags & 1) !== 0, char: (flags & 2) !== 0, bool: (flags & 4) !== 0, bitOffset: (encoding >>> 16) & 0xff, bits: encoding & 0xff };
+      }
+      case 'ptr':
+      case 'typedef':
+      case 'volatile':
+      case 'const':
+      case 'restrict':
+      case 'type_tag':
+        return { id, kind, name, type: ref(sizeOrType) };
+      case 'array':
+        return { id, kind, name, type: ref(this.u32(data)), indexType: ref(this.u32(data + 4)), nelems: this.u32(data + 8) };
+      case 'struct':
+      case 'union': {
+        const members: Member[] = [];
+        for (let i = 0; i < vlen; i++) {
+          const m = data + i * 12;
+          const offset = this.u32(m + 8);
+          members.push({
+            name: this.string(this.u32(m)),
+            type: ref(this.u32(m + 4)),
+            bitOffset: kflag ? offset & 0xffffff : offset,
+            bitSize: kflag ? offset >>> 24 : 0,
+          });
+        }
+        return { id, kind, name, size: sizeOrType, members };
+      }
+      case 'enum': {
+        const values: EnumValue[] = [];
+        for (let i = 0; i < vlen; i++) {
+          const raw = this.u32(data + i * 8 + 4);
+          values.push({ name: this.string(this.u32(data + i * 8)), value: BigInt(kflag ? raw | 0 : raw) });
+        }
+        return { id, kind, name, size: sizeOrType, signed: kflag, values };
+      }
+      case 'enum64': {
+        const values: EnumValue[] = [];
+        for (let i = 0; i < vlen; i++) {
+          const e = data + i * 12;
+          const value = (BigInt(this.u32(e + 8)) << 32n) | BigInt(this.u32(e + 4));
+          values.push({ name: this.string(this.u32(e)), value: kflag ? BigInt.asIntN(64, value) : value });
+        }
+        return { id, kind, name, size: sizeOrType, signed: kflag, values };
+      }
+      case 'fwd':
+        return { id, kind, name, union: kflag };
+      case 'func':
+        return { id, kind, name, type: ref(sizeOrType), linkage: vlen };
+      case 'func_proto': {
+        const params: Param[] = [];
+        for (let i = 0; i < vlen; i++) params.push({ name: this.string(this.u32(data + i * 8)), type: ref(this.u32(data + i * 8 + 4)) });
+        return { id, kind, name, returnType: ref(sizeOrType), params };
+      }
+      case 'var':
+        return { id, kind, name, type: ref(sizeOrType), linkage: this.u32(data) };
+      case 'datasec': {
+        const vars: VarSecInfo[] = [];
+        for (let i = 0; i < vlen; i++) {
+          const v = data + i * 12;
+          vars.push({ type: ref(this.u32(v)), offset: this.u32(v + 4), size: this.u32(v + 8) });
+        }
+        return { id, kind, name, size: sizeOrType, vars };
+      }
+      case 'float':
+        return { id, kind, name, size: sizeOrType };
+      case 'decl_tag':
+        return { id, kind, name, type: ref(sizeOrType), componentIndex: this.view.getInt32(data, this.littleEndian) };
+    }
+    throw new BtfError(`BTF type ${id} has unknown kind`);
+  }
+
+  private checkId(typeId: number, from: number): number {
+    if (typeId >= this.end) throw new BtfError(`BTF type ${from} refers to type ${typeId}, which does not exist`);
+    return typeId;
+  }
+
+  private u32(at: number): number {
+    return this.view.getUint32(at, this.littleEndian);
+  }
+}
+
+const VOID: VoidType = { id: 0, kind: 'void', name: 'void' };
+
+/** Bytes after the 12-byte common header, by kind; -1 for an unknown kind. */
+function trailingSize(kind: number, vlen: number): number {
+  switch (kind) {
+    case Kind.INT:
+    case Kind.VAR:
+    case Kind.DECL_TAG:
+      return 4;
+    case Kind.ARRAY:
+      return 12;
+    case Kind.STRUCT:
+    case Kind.UNION:
+    case Kind.DATASEC:
+    case Kind.ENUM64:
+      return vlen * 12;
+    case Kind.ENUM:
+    case Kind.FUNC_PROTO:
+      return vlen * 8;
+    case Kind.PTR:
+    case Kind.FWD:
+    case Kind.TYPEDEF:
+    case Kind.VOLATILE:
+    case Kind.CONST:
+    case Kind.RESTRICT:
+    case Kind.FUNC:
+    case Kind.FLOAT:
+    case Kind.TYPE_TAG:
+      return 0;
+    default:
+      return -1;
+  }
+}

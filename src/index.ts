@@ -1,0 +1,20 @@
+// tsbpf's public API.
+export { BpfObject, type LoadOptions } from './loader/object.js';
+export { BpfMap } from './loader/map.js';
+export { BpfProgram } from './loader/program.js';
+export { loadBtfFile, KERNEL_BTF_PATH } from './loader/kernel-btf.js';
+export { Link } from './attach/link.js';
+export { attachTracepoint } from './attach/tracepoint.js';
+export { attachRawTracepoint } from './attach/raw-tracepoint.js';
+export { tracefsRoot, tracepointId } from './attach/tracefs.js';
+export { ObjectSpec, type ProgramSpec, type MapReference } from './object/spec.js';
+export { MapType, type MapSpec, type VariableSpec, type DataSpec } from './object/maps.js';
+export { programKind, ProgType, AttachType, type ProgramKind } from './object/sections.js';
+export { ElfFile, type Section, type ElfSymbol, type Relocation } from './elf/elf.js';
+export { Btf, Kind, type BtfType } from './btf/btf.js';
+export { parseBtfExt, type BtfExt } from './btf/ext.js';
+export { encodeValue, decodeValue } from './btf/values.js';
+export { RingBuffer, type WaitOptions } from './ringbuf/ringbuf.js';
+export { RingConsumer, type RingMemory, type RecordCallback, RINGBUF_BUSY_BIT, RINGBUF_DISCARD_BIT, RINGBUF_HEADER_SIZE } from './ringbuf/consumer.js';
+export { runExecsnoop, decodeExecEvent, formatExecEvent, EXECSNOOP_OBJECT, type ExecEvent } from './tools/execsnoop.js';
+export * from './errors.js';

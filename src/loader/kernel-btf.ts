@@ -1,0 +1,24 @@
+// The running kernel's BTF, parsed once per process and only when needed.
+import { readFileSync } from 'node:fs';
+import { Btf } from '../btf/btf.js';
+import { TsbpfError } from '../errors.js';
+
+export const KERNEL_BTF_PATH = '/sys/kernel/btf/vmlinux';
+const cache = new Map<string, Btf>();
+
+/** Parses a BTF file (the kernel's by default), once per path. */
+export function loadBtfFile(path = KERNEL_BTF_PATH): Btf {
+  let btf = cache.get(path);
+  if (!btf) {
+    let bytes: Uint8Array;
+    try {
+      bytes = readFileSync(path);
+    } catch (error) {
+      const reason = (error as NodeJS.ErrnoException).code ?? String(error);
+      throw new TsbpfError(`cannot read BTF from ${path} (${reason}); this kernel may lack CONFIG_DEBUG_INFO_BTF — pass a BTF file for CO-RE instead`);
+    }
+    btf = new Btf(bytes);
+    cache.set(path, btf);
+  }
+  return btf;
+}

@@ -1,0 +1,241 @@
+// ObjectSpec → live kernel objects: BTF, maps (global data filled in and
+// `.rodata` frozen), then programs (CO-RE against the target BTF, map
+// references patched with fds), in that order.
+import { readFileSync } from 'node:fs';
+import type { Btf } from '../btf/btf.js';
+import { decodeValue, encodeValue } from '../btf/values.js';
+import { NotFoundError, TsbpfError, VerifierError } from '../errors.js';
+import { applyCoreRelocations, describeCoreFailure, type CoreFailure } from '../object/core.js';
+import { Insns, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE } from '../object/insn.js';
+import { MapType, type MapSpec } from '../object/maps.js';
+import type { ProgramSpec } from '../object/spec.js';
+import { ObjectSpec } from '../object/spec.js';
+import type { RingBuffer } from '../ringbuf/ringbuf.js';
+import { btfLoad, closeFd, mapCreate, mapFreeze, mapUpdate, PAGE_SIZE, progLoad } from '../syscall/index.js';
+import type { Link } from '../attach/link.js';
+import { loadBtfFile } from './kernel-btf.js';
+import { BpfMap } from './map.js';
+import { BpfProgram } from './program.js';
+
+export interface LoadOptions {
+  /** Values for `const volatile` globals in `.rodata`, checked against their BTF types. */
+  constants?: Record<string, unknown>;
+  /** Load only these programs (default: every program whose section does not start with '?'). */
+  programs?: readonly string[];
+  /** Target BTF for CO-RE: a parsed Btf or a file path (default: the running kernel's). */
+  targetBtf?: Btf | string;
+}
+
+/** A loaded object: its maps and programs, released together by close(). */
+export class BpfObject {
+  private closed = false;
+
+  private constructor(
+    readonly spec: ObjectSpec,
+    readonly maps: ReadonlyMap<string, BpfMap>,
+    readonly programs: ReadonlyMap<string, BpfProgram>,
+    private readonly btfFd: number | undefined,
+  ) {}
+
+  /** Reads, parses and loads a BPF object file. */
+  static open(path: string, options: LoadOptions = {}): BpfObject {
+    return BpfObject.load(ObjectSpec.parse(readFileSync(path)), options);
+  }
+
+  static load(spec: ObjectSpec, options: LoadOptions = {}): BpfObject {
+    const opened: { close(): void }[] = [];
+    try {
+      const btfFd = spec.btfForKernel ? btfLoad(spec.btfForKernel) : undefined;
+      if (btfFd !== undefined) opened.push({ close: () => closeFd(btfFd) });
+      const contents = spec.dataContents(options.constants ?? {});
+      const maps = new Map<string, BpfMap>();
+      for (const mapSpec of spec.maps.values()) {
+        const map = createMap(mapSpec, btfFd, contents.get(mapSpec.name));
+        opened.push(map);
+        maps.set(map.name, map);
+      }
+      const target = lazyTargetBtf(options.targetBtf);
+      const programs = new Map<string, BpfProgram>();
+      for (const programSpec of selectPrograms(spec, options.programs)) {
+        const program = new BpfProgram(programSpec, loadProgram(spec, programSpec, maps, btfFd, target));
+        opened.push(program);
+        programs.set(program.name, program);
+      }
+      return new BpfObject(spec, maps, programs, btfFd);
+    } catch (error) {
+      for (const resource of opened.reverse()) resource.close();
+      throw error;
+    }
+  }
+
+  map(name: string): BpfMap {
+    const map = this.maps.get(name);
+    if (!map) throw new NotFoundError('map', name, [...this.maps.keys()]);
+    return map;
+  }
+
+  program(name: string): BpfProgram {
+    const program = this.programs.get(name);
+    if (!program) throw new NotFoundError('program', name, [...this.programs.keys()]);
+    return program;
+  }
+
+  /** The ring buffer map `name`, mapped for reading. */
+  ringBuffer(name: string): RingBuffer {
+    return this.map(name).ringBuffer();
+  }
+
+  /** Reads a global variable (`.data`, `.bss`, `.rodata`) as a JS value from its BTF type. */
+  readVariable(name: string): unknown {
+    const { map, variable } = this.spec.variable(name);
+    const value = this.map(map.name).lookup(new Uint8Array(4));
+    if (!value) throw new TsbpfError(`global data map ${map.name} has no element`);
+    if (!this.spec.btf || variable.typeId === 0) return value.slice(variable.offset, variable.offset + variable.size);
+    return decodeValue(this.spec.btf, variable.typeId, value, variable.offset);
+  }
+
+  /** Writes a global variable in `.data` or `.bss` (a read-modify-write of its section). */
+  writeVariable(name: string, value: unknown): void {
+    const { map, variable } = this.spec.variable(name);
+    if (map.data?.kind === 'rodata') throw new TsbpfError(`'${name}' is read-only after load: pass it in LoadOptions.constants`);
+    if (!this.spec.btf || variable.typeId === 0) throw new TsbpfError(`'${name}' has no BTF type`);
+    const live = this.map(map.name);
+    const key = new Uint8Array(4);
+    const section = live.lookup(key)!;
+    section.set(encodeValue(this.spec.btf, variable.typeId, value, name), variable.offset);
+    live.update(key, section);
+  }
+
+  /** Attaches every loaded program whose section says where (tracepoint/…, raw_tp/…). */
+  attachAll(): Link[] {
+    return [...this.programs.values()].filter((p) => p.spec.kind.target !== undefined).map((p) => p.attach());
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const program of this.programs.values()) program.close();
+    for (const map of this.maps.values()) map.close();
+    if (this.btfFd !== undefined) closeFd(this.btfFd);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function selectPrograms(spec: ObjectSpec, names: readonly string[] | undefined): ProgramSpec[] {
+  if (names) return names.map((name) => spec.program(name));
+  return [...spec.programs.values()].filter((p) => !p.kind.optional);
+}
+
+function lazyTargetBtf(target: Btf | string | undefined): () => Btf {
+  if (target !== undefined && typeof target !== 'string') return () => target;
+  return () => loadBtfFile(target);
+}
+
+/** Object names the kernel accepts: 15 characters of [A-Za-z0-9_.]. */
+function kernelName(name: string): string {
+  return name.replace(/[^A-Za-z0-9_.]/g, '_').slice(0, 15);
+}
+
+function createMap(spec: MapSpec, btfFd: number | undefined, contents: Uint8Array | undefined): BpfMap {
+  if (spec.type === MapType.RINGBUF || spec.type === MapType.USER_RINGBUF) {
+    const size = spec.maxEntries;
+    if (size < PAGE_SIZE || size % PAGE_SIZE !== 0 || (size & (size - 1)) !== 0) {
+      throw new TsbpfError(`ring buffer '${spec.name}': max_entries ${size} must be a power of two and a multiple of the page size (${PAGE_SIZE})`);
+    }
+  }
+  const withBtf = btfFd !== undefined && (spec.btfValueTypeId !== 0 || spec.btfKeyTypeId !== 0);
+  const fd = mapCreate({
+    map_type: spec.type,
+    key_size: spec.keySize,
+    value_size: spec.valueSize,
+    max_entries: spec.maxEntries,
+    map_flags: spec.flags,
+    numa_node: spec.numaNode,
+    map_name: kernelName(spec.name),
+    map_extra: spec.mapExtra,
+    btf_fd: withBtf ? btfFd : 0,
+    btf_key_type_id: withBtf ? spec.btfKeyTypeId : 0,
+    btf_value_type_id: withBtf ? spec.btfValueTypeId : 0,
+  }, spec.name);
+  const map = new BpfMap(spec, fd);
+  try {
+    if (contents) {
+      map.update(new Uint8Array(4), contents);
+      if (spec.data?.kind === 'rodata') mapFreeze(fd);
+    }
+  } catch (error) {
+    map.close();
+    throw error;
+  }
+  return map;
+}
+
+function loadProgram(spec: ObjectSpec, program: ProgramSpec, maps: ReadonlyMap<string, BpfMap>, btfFd: number | undefined, target: () => Btf): number {
+  let insns: Uint8Array = program.insns.slice();
+  let coreFailures: CoreFailure[] = [];
+  if (program.coreRelos.length > 0) {
+    if (!spec.btf) throw new TsbpfError(`program '${program.name}' has CO-RE relocations but the object has no BTF`);
+    ({ insns, failures: coreFailures } = applyCoreRelocations(insns, program.coreRelos, spec.btf, target()));
+  }
+  const code = new Insns(insns);
+  for (const reference of program.mapReferences) {
+    const map = maps.get(reference.map);
+    if (!map) throw new TsbpfError(`program '${program.name}' uses map '${reference.map}', which was not created`);
+    if (reference.valueOffset === undefined) {
+      code.setSrcReg(reference.insn, PSEUDO_MAP_FD);
+    } else {
+      code.setSrcReg(reference.insn, PSEUDO_MAP_VALUE);
+      code.setImm(reference.insn + 1, reference.valueOffset);
+    }
+    code.setImm(reference.insn, map.fd);
+  }
+  const withBtf = btfFd !== undefined && program.funcInfo.length > 0;
+  try {
+    return progLoad({
+      prog_type: program.type,
+      expected_attach_type: program.expectedAttachType,
+      prog_flags: program.flags,
+      prog_name: kernelName(program.name),
+      insns,
+      insn_cnt: code.count,
+      license: Buffer.from(`${spec.license}\0`),
+      kern_version: spec.kernelVersion,
+      prog_btf_fd: withBtf ? btfFd : 0,
+      func_info_rec_size: withBtf ? 8 : 0,
+      func_info: withBtf ? encodeFuncInfo(program) : null,
+      func_info_cnt: withBtf ? program.funcInfo.length : 0,
+      line_info_rec_size: withBtf && program.lineInfo.length ? 16 : 0,
+      line_info: withBtf && program.lineInfo.length ? encodeLineInfo(program) : null,
+      line_info_cnt: withBtf ? program.lineInfo.length : 0,
+    }, program.name);
+  } catch (error) {
+    if (error instanceof VerifierError && coreFailures.length > 0) {
+      const notes = coreFailures.map((failure) => `CO-RE relocation failed: ${describeCoreFailure(failure)}`);
+      throw new VerifierError(error.call, error.errno, error.code, error.program, error.log, notes);
+    }
+    throw error;
+  }
+}
+
+function encodeFuncInfo(program: ProgramSpec): Uint8Array {
+  const bytes = Buffer.alloc(program.funcInfo.length * 8);
+  program.funcInfo.forEach((info, i) => {
+    bytes.writeUInt32LE(info.insnOffset, i * 8);
+    bytes.writeUInt32LE(info.typeId, i * 8 + 4);
+  });
+  return bytes;
+}
+
+function encodeLineInfo(program: ProgramSpec): Uint8Array {
+  const bytes = Buffer.alloc(program.lineInfo.length * 16);
+  program.lineInfo.forEach((info, i) => {
+    bytes.writeUInt32LE(info.insnOffset, i * 16);
+    bytes.writeUInt32LE(info.fileNameOffset, i * 16 + 4);
+    bytes.writeUInt32LE(info.lineOffset, i * 16 + 8);
+    bytes.writeUInt32LE(((info.lineNumber << 10) | info.column) >>> 0, i * 16 + 12);
+  });
+  return bytes;
+}

@@ -1,0 +1,353 @@
+// ELF bytes → ObjectSpec: programs (linked with their subprograms), maps and
+// global data, BTF. A pure, deterministic function of the bytes; everything
+// that depends on the running kernel happens in load.ts.
+import { Btf } from '../btf/btf.js';
+import { parseBtfExt, type BtfExt, type CoreRelo, type FuncInfo, type LineInfo } from '../btf/ext.js';
+import {
+  EM_BPF, EM_NONE, ElfFile, SHF_ALLOC, SHF_EXECINSTR, SHT_NOBITS, SHT_PROGBITS, SHN_UNDEF, STT_FUNC, STT_SECTION,
+  type ElfSymbol, type Relocation, type Section,
+} from '../elf/elf.js';
+import { NotFoundError, ObjectError } from '../errors.js';
+import { encodeValue } from '../btf/values.js';
+import { fixDatasecs } from './btf-fixup.js';
+import { Insns, INSN_SIZE, PSEUDO_FUNC } from './insn.js';
+import { btfMaps, dataKind, dataMap, legacyMaps, type MapSpec, type VariableSpec } from './maps.js';
+import { programKind, ProgType, AttachType, type ProgramKind } from './sections.js';
+
+const R_BPF_64_64 = 1;
+const R_BPF_64_32 = 10;
+
+/** An instruction that must point at a map once maps exist: ld_imm64 of a map fd or of an address in a data map. */
+export interface MapReference {
+  readonly insn: number;
+  readonly map: string;
+  /** undefined: the map itself (BPF_PSEUDO_MAP_FD); a number: that byte offset in its value (BPF_PSEUDO_MAP_VALUE). */
+  readonly valueOffset: number | undefined;
+}
+
+/** A CO-RE relocation, its instruction index in the linked program. */
+export interface ProgramCoreRelo extends CoreRelo {
+  readonly insn: number;
+}
+
+export interface ProgramSpec {
+  readonly name: string;
+  readonly section: string;
+  readonly kind: ProgramKind;
+  readonly type: number;
+  readonly expectedAttachType: number;
+  readonly flags: number;
+  /** Linked instructions: the entry function, then each subprogram it reaches. */
+  readonly insns: Uint8Array;
+  readonly mapReferences: readonly MapReference[];
+  readonly coreRelos: readonly ProgramCoreRelo[];
+  /** func_info/line_info with instruction indexes (not bytes) in the linked program. */
+  readonly funcInfo: readonly FuncInfo[];
+  readonly lineInfo: readonly LineInfo[];
+}
+
+interface BpfFunction {
+  readonly symbol: ElfSymbol;
+  readonly section: Section;
+  /** Byte range in the section. */
+  readonly start: number;
+  readonly end: number;
+}
+
+export class ObjectSpec {
+  readonly license: string;
+  readonly kernelVersion: number;
+  readonly programs: ReadonlyMap<string, ProgramSpec>;
+  readonly maps: ReadonlyMap<string, MapSpec>;
+  readonly btf: Btf | undefined;
+  /** BTF as the kernel must receive it (DATASEC sizes and offsets filled in). */
+  readonly btfForKernel: Uint8Array | undefined;
+  readonly btfExt: BtfExt | undefined;
+
+  private constructor(readonly elf: ElfFile) {
+    if (elf.machine !== EM_BPF && elf.machine !== EM_NONE) throw new ObjectError(`not a BPF object (ELF machine ${elf.machine})`);
+    if (!elf.hasSymbolTable) throw new ObjectError('the object has no symbol table (stripped with --strip-all?)');
+    const license = elf.section('license');
+    if (!license) throw new ObjectError("no 'license' section: add `char LICENSE[] SEC(\"license\") = \"GPL\";`");
+    this.license = cString(license.data);
+    const version = elf.section('version');
+    this.kernelVersion = version && version.size >= 4 ? new DataView(version.data.buffer, version.data.byteOffset).getUint32(0, true) : 0;
+
+    const btfSection = elf.section('.BTF');
+    this.btf = btfSection ? new Btf(btfSection.data.slice()) : undefined;
+    const extSection = elf.section('.BTF.ext');
+    this.btfExt = extSection && this.btf ? parseBtfExt(extSection.data, this.btf) : undefined;
+    this.btfForKernel = this.btf ? fixDatasecs(this.btf, elf) : undefined;
+
+    this.maps = byName(this.collectMaps(), 'map');
+    this.programs = byName(this.collectPrograms(), 'program');
+  }
+
+  static parse(bytes: Uint8Array): ObjectSpec {
+    return new ObjectSpec(new ElfFile(bytes));
+  }
+
+  program(name: string): ProgramSpec {
+    const program = this.programs.get(name);
+    if (!program) throw new NotFoundError('program', name, [...this.programs.keys()]);
+    return program;
+  }
+
+  map(name: string): MapSpec {
+    const map = this.maps.get(name);
+    if (!map) throw new NotFoundError('map', name, [...this.maps.keys()]);
+    return map;
+  }
+
+  /** Finds a global variable by name in any data section. */
+  variable(name: string): { map: MapSpec; variable: VariableSpec } {
+    const all: string[] = [];
+    for (const map of this.maps.values()) {
+      const variable = map.data?.variables.get(name);
+      if (variable) return { map, variable };
+      if (map.data) all.push(...map.data.variables.keys());
+    }
+    throw new NotFoundError('global variable', name, all);
+  }
+
+  /**
+   * Sets `const volatile` globals (in `.rodata`) before load, so the verifier
+   * sees them as constants. Values are checked against the variables' BTF types.
+   */
+  setConstants(values: Record<string, unknown>): this {
+    this.writeConstants(values, (map) => map.data!.bytes);
+    return this;
+  }
+
+  /** Initial contents of every data map, with `constants` applied to copies (the spec is unchanged). */
+  dataContents(constants: Record<string, unknown>): Map<string, Uint8Array> {
+    const contents = new Map<string, Uint8Array>();
+    for (const map of this.maps.values()) if (map.data) contents.set(map.name, map.data.bytes.slice());
+    this.writeConstants(constants, (map) => contents.get(map.name)!);
+    return contents;
+  }
+
+  private writeConstants(values: Record<string, unknown>, bytesOf: (map: MapSpec) => Uint8Array): void {
+    for (const [name, value] of Object.entries(values)) {
+      const { map, variable } = this.variable(name);
+      if (map.data!.kind !== 'rodata') throw new ObjectError(`'${name}' is in ${map.name}, not .rodata: write it after load instead`);
+      if (!this.btf || variable.typeId === 0) throw new ObjectError(`'${name}' has no BTF type; cannot check the value`);
+      bytesOf(map).set(encodeValue(this.btf, variable.typeId, value, name), variable.offset);
+    }
+  }
+
+  private collectMaps(): MapSpec[] {
+    const maps: MapSpec[] = [];
+    for (const section of this.elf.sections) {
+      if (section.name === '.maps') maps.push(...btfMaps(this.elf, section, this.btf));
+      else if (section.name === 'maps') maps.push(...legacyMaps(this.elf, section));
+      else if ((section.type === SHT_PROGBITS || section.type === SHT_NOBITS) && (section.flags & SHF_ALLOC) && section.size > 0) {
+        const kind = dataKind(section.name);
+        if (kind) maps.push(dataMap(this.elf, section, kind, this.btf));
+      }
+    }
+    return maps;
+  }
+
+  private collectPrograms(): ProgramSpec[] {
+    const functions = this.collectFunctions();
+    const relocations = this.elf.relocations();
+    const programs: ProgramSpec[] = [];
+    for (const fn of functions) {
+      if (fn.section.name === '.text') continue;
+      const kind = programKind(fn.section.name);
+      if (!kind) throw new ObjectError(`program '${fn.symbol.name}': unknown section name '${fn.section.name}'`);
+      programs.push(new Linker(this, functions, relocations).link(fn, kind));
+    }
+    return programs;
+  }
+
+  /** Every function of every executable section, with its byte range. */
+  private collectFunctions(): BpfFunction[] {
+    const functions: BpfFunction[] = [];
+    for (const section of this.elf.sections) {
+      if (section.type !== SHT_PROGBITS || !(section.flags & SHF_EXECINSTR) || section.size === 0) continue;
+      if (section.size % INSN_SIZE !== 0) throw new ObjectError(`section ${section.name}: size ${section.size} is not a whole number of instructions`);
+      const symbols = this.elf.symbols
+        .filter((s) => s.sectionIndex === section.index && s.type === STT_FUNC)
+        .sort((a, b) => a.value - b.value);
+      symbols.forEach((symbol, i) => {
+        const end = symbol.size > 0 ? symbol.value + symbol.size : (symbols[i + 1]?.value ?? section.size);
+        if (symbol.value % INSN_SIZE || end > section.size || end <= symbol.value) {
+          throw new ObjectError(`function '${symbol.name}' has a bad range [${symbol.value}, ${end}) in ${section.name}`);
+        }
+        if (section.name !== '.text' && symbol.bind === 0) {
+          throw new ObjectError(`function '${symbol.name}' in ${section.name} is static: programs must be global (move helpers to .text)`);
+        }
+        functions.push({ symbol, section, start: symbol.value, end });
+      });
+    }
+    return functions;
+  }
+
+  /** The map that owns a symbol in `.maps`, `maps` or a data section. */
+  mapForSymbol(symbol: ElfSymbol, sectionIndex: number): MapSpec | undefined {
+    for (const map of this.maps.values()) {
+      if (map.symbolSection !== sectionIndex) continue;
+      if (map.data || symbol.type === STT_SECTION || map.symbolOffset === symbol.value) return map;
+    }
+    return undefined;
+  }
+}
+
+/** Links one entry function with every subprogram it calls or takes the address of. */
+class Linker {
+  private readonly out: number[][] = [];
+  private length = 0;
+  private readonly placed = new Map<BpfFunction, number>();
+  private readonly mapReferences: MapReference[] = [];
+  private readonly coreRelos: ProgramCoreRelo[] = [];
+  private readonly funcInfo: FuncInfo[] = [];
+  private readonly lineInfo: LineInfo[] = [];
+
+  constructor(
+    private readonly spec: ObjectSpec,
+    private readonly functions: readonly BpfFunction[],
+    private readonly relocations: Map<number, Relocation[]>,
+  ) {}
+
+  link(entry: BpfFunction, kind: ProgramKind): ProgramSpec {
+    const pending: BpfFunction[] = [];
+    const place = (fn: BpfFunction): number => {
+      let start = this.placed.get(fn);
+      if (start === undefined) {
+        start = this.length / INSN_SIZE;
+        this.placed.set(fn, start);
+        this.length += fn.end - fn.start;
+        pending.push(fn);
+      }
+      return start;
+    };
+    place(entry);
+    const chunks: Uint8Array[] = [];
+    for (let fn = pending.shift(); fn; fn = pending.shift()) chunks.push(this.relocateFunction(fn, place));
+    const insns = new Uint8Array(this.length);
+    let at = 0;
+    for (const chunk of chunks) {
+      insns.set(chunk, at);
+      at += chunk.length;
+    }
+    const type = ProgType[kind.type];
+    return {
+      name: entry.symbol.name,
+      section: entry.section.name,
+      kind,
+      type,
+      expectedAttachType: kind.attachType ? AttachType[kind.attachType] : 0,
+      flags: kind.sleepable ? 1 << 4 : 0,
+      insns,
+      mapReferences: this.mapReferences,
+      coreRelos: this.coreRelos,
+      funcInfo: this.funcInfo,
+      lineInfo: this.lineInfo,
+    };
+  }
+
+  /** Copies one function, resolving calls and ld_imm64 references; returns its instructions. */
+  private relocateFunction(fn: BpfFunction, place: (fn: BpfFunction) => number): Uint8Array {
+    const bytes = fn.section.data.slice(fn.start, fn.end);
+    const insns = new Insns(bytes);
+    const base = this.placed.get(fn)!;
+    const relocs = new Map((this.relocations.get(fn.section.index) ?? []).map((r) => [r.offset, r]));
+    for (let i = 0; i < insns.count; i++) {
+      const offset = fn.start + i * INSN_SIZE;
+      const reloc = relocs.get(offset);
+      const where = `${fn.symbol.name}+${i}`;
+      if (insns.isPseudoCall(i)) {
+        const target = this.callTarget(fn, i, insns.imm(i), reloc, where);
+        insns.setImm(i, place(target) - (base + i) - 1);
+      } else if (reloc) {
+        if (reloc.type !== R_BPF_64_64 && reloc.type !== R_BPF_64_32) throw new ObjectError(`${where}: unsupported relocation type ${reloc.type}`);
+        if (!insns.isLdImm64(i)) throw new ObjectError(`${where}: relocation against '${reloc.symbol.name}' on an instruction that is not ld_imm64 or call`);
+        this.relocateLoad(insns, i, base, reloc, place, where);
+      }
+      if (insns.isLdImm64(i)) i++;
+    }
+    this.rebaseExtInfo(fn, base);
+    return bytes;
+  }
+
+  private callTarget(fn: BpfFunction, i: number, imm: number, reloc: Relocation | undefined, where: string): BpfFunction {
+    let section = fn.section;
+    let targetOffset: number;
+    if (!reloc) {
+      targetOffset = fn.start + (i + imm + 1) * INSN_SIZE;
+    } else {
+      section = this.sectionOf(reloc.symbol, where);
+      // Static callees are relocated against the section symbol; global ones against the function (imm = -1).
+      targetOffset = reloc.symbol.type === STT_SECTION ? reloc.symbol.value + (imm + 1) * INSN_SIZE : reloc.symbol.value;
+    }
+    return this.functionAt(section, targetOffset, where);
+  }
+
+  private relocateLoad(insns: Insns, i: number, base: number, reloc: Relocation, place: (fn: BpfFunction) => number, where: string): void {
+    const symbol = reloc.symbol;
+    if (symbol.sectionIndex === SHN_UNDEF) {
+      throw new ObjectError(`${where}: extern '${symbol.name}' (__kconfig/__ksym) is not supported yet`);
+    }
+    const section = this.sectionOf(symbol, where);
+    const imm = insns.imm(i);
+    if (section.flags & SHF_EXECINSTR) {
+      // The address of a function: a callback for bpf_loop and friends.
+      const target = this.functionAt(section, symbol.type === STT_SECTION ? symbol.value + imm : symbol.value, where);
+      insns.setSrcReg(i, PSEUDO_FUNC);
+      insns.setImm(i, place(target) - (base + i) - 1);
+      return;
+    }
+    const map = this.spec.mapForSymbol(symbol, section.index);
+    if (!map) throw new ObjectError(`${where}: '${symbol.name || section.name}' in ${section.name} is not a map or global data`);
+    if (map.data) {
+      this.mapReferences.push({ insn: base + i, map: map.name, valueOffset: symbol.value + imm });
+    } else {
+      if (symbol.bind === 0 && symbol.type !== STT_SECTION) throw new ObjectError(`${where}: map '${symbol.name}' is static; maps must be global`);
+      this.mapReferences.push({ insn: base + i, map: map.name, valueOffset: undefined });
+    }
+  }
+
+  private rebaseExtInfo(fn: BpfFunction, base: number): void {
+    const ext = this.spec.btfExt;
+    if (!ext) return;
+    const inRange = (record: { insnOffset: number }) => record.insnOffset >= fn.start && record.insnOffset < fn.end;
+    const index = (record: { insnOffset: number }) => base + (record.insnOffset - fn.start) / INSN_SIZE;
+    for (const record of ext.funcInfo.get(fn.section.name) ?? []) {
+      if (inRange(record)) this.funcInfo.push({ ...record, insnOffset: index(record) });
+    }
+    for (const record of ext.lineInfo.get(fn.section.name) ?? []) {
+      if (inRange(record)) this.lineInfo.push({ ...record, insnOffset: index(record) });
+    }
+    for (const record of ext.coreRelos.get(fn.section.name) ?? []) {
+      if (inRange(record)) this.coreRelos.push({ ...record, insn: index(record) });
+    }
+  }
+
+  private sectionOf(symbol: ElfSymbol, where: string): Section {
+    const section = this.spec.elf.sections[symbol.sectionIndex];
+    if (!section) throw new ObjectError(`${where}: symbol '${symbol.name}' is in section ${symbol.sectionIndex}, which does not exist`);
+    return section;
+  }
+
+  private functionAt(section: Section, offset: number, where: string): BpfFunction {
+    const fn = this.functions.find((f) => f.section === section && f.start === offset);
+    if (!fn) throw new ObjectError(`${where}: no function starts at ${section.name}+${offset}`);
+    return fn;
+  }
+}
+
+function byName<T extends { name: string }>(items: T[], what: string): Map<string, T> {
+  const map = new Map<string, T>();
+  for (const item of items) {
+    if (map.has(item.name)) throw new ObjectError(`two ${what}s are named '${item.name}'`);
+    map.set(item.name, item);
+  }
+  return map;
+}
+
+function cString(bytes: Uint8Array): string {
+  const end = bytes.indexOf(0);
+  return new TextDecoder().decode(bytes.subarray(0, end < 0 ? bytes.length : end));
+}

@@ -1,0 +1,114 @@
+// The consumer side of the BPF ring buffer protocol, over plain typed arrays:
+// the same code reads a kernel mapping or a simulated ring.
+//
+// Memory: consumer_pos (we write), producer_pos (the kernel writes), and the
+// data area of `size` bytes mapped twice in a row, so a record that wraps past
+// the end is still contiguous. Each record starts with an 8-byte header
+// {u32 len | BUSY | DISCARD, u32 pg_off}; records are 8-byte aligned.
+// Positions only grow; `pos & (size - 1)` is the offset in the data area.
+import { RingCorruptionError } from '../errors.js';
+
+export const RINGBUF_BUSY_BIT = 0x80000000;
+export const RINGBUF_DISCARD_BIT = 0x40000000;
+export const RINGBUF_HEADER_SIZE = 8;
+const LENGTH_MASK = ~(RINGBUF_BUSY_BIT | RINGBUF_DISCARD_BIT) >>> 0;
+
+export interface RingMemory {
+  /** One 64-bit element: consumer_pos, written by us. */
+  readonly consumerPos: BigUint64Array;
+  /** One 64-bit element: producer_pos, written by producers. */
+  readonly producerPos: BigUint64Array;
+  /** The data area, `2 * size` bytes (the second half aliases the first). */
+  readonly data: ArrayBuffer;
+  readonly dataOffset: number;
+  /** Data area size in bytes: a power of two. */
+  readonly size: number;
+}
+
+/**
+ * Receives one record: `view` spans the whole double-mapped data area and the
+ * record's bytes are `[offset, offset + length)`. The bytes stay valid only
+ * until the callback returns (the space is handed back to producers after).
+ * Returning `false` stops consumption after this record.
+ */
+export type RecordCallback = (view: DataView, offset: number, length: number) => boolean | void;
+
+export class RingConsumer {
+  readonly size: number;
+  readonly view: DataView;
+  /** Backs `view`, for callers that want typed arrays over record bytes. */
+  readonly bytes: Uint8Array;
+  private readonly headers: Uint32Array;
+  private readonly mask: number;
+  private readonly consumerPos: BigUint64Array;
+  private readonly producerPos: BigUint64Array;
+
+  constructor(memory: RingMemory) {
+    const { size } = memory;
+    if (!Number.isInteger(size) || size < 8 || (size & (size - 1)) !== 0 || size > 2 ** 31) {
+      throw new RingCorruptionError(`ring size ${size} is not a power of two between 8 bytes and 2 GiB`);
+    }
+    this.size = size;
+    this.mask = size - 1;
+    this.view = new DataView(memory.data, memory.dataOffset, 2 * size);
+    this.bytes = new Uint8Array(memory.data, memory.dataOffset, 2 * size);
+    this.headers = new Uint32Array(memory.data, memory.dataOffset, (2 * size) >>> 2);
+    this.consumerPos = memory.consumerPos;
+    this.producerPos = memory.producerPos;
+  }
+
+  /** Bytes the producers have committed or reserved that we have not consumed. */
+  available(): number {
+    return Number(Atomics.load(this.producerPos, 0) - Atomics.load(this.consumerPos, 0));
+  }
+
+  position(): { consumer: bigint; producer: bigint } {
+    return { consumer: Atomics.load(this.consumerPos, 0), producer: Atomics.load(this.producerPos, 0) };
+  }
+
+  /**
+   * Delivers committed records in order, at most `budget` of them, and
+   * returns how many were delivered. Stops at a record still being written
+   * (BUSY): later records wait behind it. Discarded records are skipped.
+   * consumer_pos is published after each batch (and when a callback throws:
+   * that record counts as consumed), then producer_pos is read again, so
+   * records committed meanwhile are not left behind.
+   */
+  consume(callback: RecordCallback, budget = Number.POSITIVE_INFINITY): number {
+    const headers = this.headers;
+    const mask = this.mask;
+    const view = this.view;
+    // Positions are exact as doubles until 2^53 bytes have gone through.
+    let consumer = Number(Atomics.load(this.consumerPos, 0));
+    let published = consumer;
+    let delivered = 0;
+    try {
+      for (;;) {
+        const producer = Number(Atomics.load(this.producerPos, 0));
+        if (consumer >= producer) return delivered;
+        while (consumer < producer) {
+          const remaining = producer - consumer;
+          if (remaining < RINGBUF_HEADER_SIZE) this.corrupt(consumer, producer, `${remaining} bytes left, less than a record header`);
+          const offset = consumer & mask;
+          const header = Atomics.load(headers, offset >>> 2);
+          if (header & RINGBUF_BUSY_BIT) return delivered;
+          const length = header & LENGTH_MASK;
+          const advance = (length + RINGBUF_HEADER_SIZE + 7) & ~7;
+          if (advance > remaining) this.corrupt(consumer, producer, `record of ${length} bytes is longer than the ${remaining} bytes produced`);
+          consumer += advance;
+          if (header & RINGBUF_DISCARD_BIT) continue;
+          delivered++;
+          if (callback(view, offset + RINGBUF_HEADER_SIZE, length) === false || delivered >= budget) return delivered;
+        }
+        Atomics.store(this.consumerPos, 0, BigInt(consumer));
+        published = consumer;
+      }
+    } finally {
+      if (consumer !== published) Atomics.store(this.consumerPos, 0, BigInt(consumer));
+    }
+  }
+
+  private corrupt(consumer: number, producer: number, why: string): never {
+    throw new RingCorruptionError(`ring buffer corrupted at consumer_pos ${consumer} (producer_pos ${producer}): ${why}`);
+  }
+}

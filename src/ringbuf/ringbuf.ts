@@ -1,0 +1,150 @@
+// A BPF_MAP_TYPE_RINGBUF map mapped into this process and read with
+// RingConsumer, with waiting on the Node event loop.
+//
+// Two mappings, as the kernel allows them: the consumer page read-write at
+// offset 0, and the producer page plus the data area mapped twice, read-only,
+// at one page in. Sizes come from the kernel (map info), not from the spec.
+import { ClosedError, TsbpfError } from '../errors.js';
+import { FdWatcher, mapInfoByFd, PAGE_SIZE, PROT_READ, PROT_WRITE, SharedMapping } from '../syscall/index.js';
+import { RingConsumer, type RecordCallback } from './consumer.js';
+
+const BPF_MAP_TYPE_RINGBUF = 27;
+
+export interface WaitOptions {
+  /** Give up after this many milliseconds (default: wait indefinitely, until aborted). */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export class RingBuffer {
+  readonly size: number;
+  private readonly consumerPage: SharedMapping;
+  private readonly producerPages: SharedMapping;
+  private readonly consumer: RingConsumer;
+  private readonly watcher: FdWatcher;
+  private waiting = false;
+  private closed = false;
+  private cancelWait: (() => void) | undefined;
+
+  constructor(
+    readonly name: string,
+    mapFd: number,
+  ) {
+    const info = mapInfoByFd(mapFd);
+    if (info.u32('type') !== BPF_MAP_TYPE_RINGBUF) throw new TsbpfError(`map '${name}' is not a ring buffer (map type ${info.u32('type')})`);
+    this.size = info.u32('max_entries');
+    this.consumerPage = SharedMapping.map(mapFd, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, `ring buffer '${name}' consumer page`);
+    try {
+      this.producerPages = SharedMapping.map(mapFd, PAGE_SIZE, PAGE_SIZE + 2 * this.size, PROT_READ, `ring buffer '${name}' data`);
+    } catch (error) {
+      this.consumerPage.release();
+      throw error;
+    }
+    this.consumer = new RingConsumer({
+      consumerPos: new BigUint64Array(this.consumerPage.buffer, 0, 1),
+      producerPos: new BigUint64Array(this.producerPages.buffer, 0, 1),
+      data: this.producerPages.buffer,
+      dataOffset: PAGE_SIZE,
+      size: this.size,
+    });
+    this.watcher = new FdWatcher(mapFd);
+  }
+
+  /** Delivers every committed record now (at most `budget`); returns how many. Never waits. */
+  consume(callback: RecordCallback, budget?: number): number {
+    this.checkOpen();
+    return this.consumer.consume(callback, budget);
+  }
+
+  /** Bytes produced and not yet consumed (includes records still being written). */
+  available(): number {
+    this.checkOpen();
+    return this.consumer.available();
+  }
+
+  /** consumer_pos and producer_pos as they are in shared memory now. */
+  positions(): { consumer: bigint; producer: bigint } {
+    this.checkOpen();
+    return this.consumer.position();
+  }
+
+  /**
+   * Resolves true as soon as there is something to read, false on timeout or
+   * abort. Waiting uses the map fd's readiness on the event loop; it is
+   * level-triggered and checks the ring first, so no wake-up is lost.
+   */
+  wait(options: WaitOptions = {}): Promise<boolean> {
+    this.checkOpen();
+    if (this.waiting) return Promise.reject(new TsbpfError(`ring buffer '${this.name}' already has a waiter`));
+    if (this.consumer.available() > 0) return Promise.resolve(true);
+    if (options.signal?.aborted) return Promise.resolve(false);
+    this.waiting = true;
+    return new Promise<boolean>((resolve) => {
+      const { timeoutMs, signal } = options;
+      const finish = (ready: boolean) => {
+        this.watcher.stop();
+        if (timer) clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.waiting = false;
+        this.cancelWait = undefined;
+        resolve(ready);
+      };
+      const onAbort = () => finish(false);
+      const timer = timeoutMs !== undefined && Number.isFinite(timeoutMs) ? setTimeout(() => finish(false), Math.max(0, timeoutMs)) : undefined;
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.cancelWait = onAbort;
+      this.watcher.start(() => finish(true));
+    });
+  }
+
+  /** Waits up to `timeoutMs` for records, then delivers them; returns how many. */
+  async poll(callback: RecordCallback, timeoutMs: number, budget?: number): Promise<number> {
+    const delivered = this.consume(callback, budget);
+    if (delivered > 0 || !(await this.wait({ timeoutMs }))) return delivered;
+    return this.consume(callback, budget);
+  }
+
+  /**
+   * Yields a copy of every record until the signal aborts or the ring is
+   * closed. Records are copied one batch at a time, so memory stays bounded
+   * by the ring's own size whatever the consumer's pace.
+   */
+  async *records(options: { signal?: AbortSignal; batch?: number } = {}): AsyncGenerator<Uint8Array> {
+    const batch: Uint8Array[] = [];
+    const copy: RecordCallback = (view, offset, length) => {
+      batch.push(new Uint8Array(view.buffer, view.byteOffset + offset, length).slice());
+    };
+    while (!this.closed && !options.signal?.aborted) {
+      this.consume(copy, options.batch ?? 1024);
+      if (batch.length === 0) {
+        // Still empty (or the head record is mid-write): let the event loop run.
+        if (this.consumer.available() > 0) await new Promise((resolve) => setImmediate(resolve));
+        else await this.wait({ signal: options.signal });
+        continue;
+      }
+      for (const record of batch.splice(0)) yield record;
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+    return this.records();
+  }
+
+  /** Unmaps the ring. Views handed out earlier stay safe to touch: they read zeros. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.cancelWait?.();
+    this.watcher.close();
+    this.consumerPage.release();
+    this.producerPages.release();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new ClosedError(`ring buffer '${this.name}'`);
+  }
+}

@@ -1,0 +1,50 @@
+// Shared mappings of BPF map memory, and their safe release.
+//
+// A JS view over memory that was munmap()ed crashes the process with SIGSEGV
+// on the next access, and Node cannot detach an external ArrayBuffer. So a
+// mapping is never simply unmapped while views may exist: release() puts a
+// private anonymous mapping at the same address (the map's pages are freed,
+// stale views read zeros), and the placeholder itself is unmapped only when
+// the ArrayBuffer aliasing it has been garbage collected.
+import { externalView, fail, raw } from './libc.js';
+
+export const PROT_READ = 1;
+export const PROT_WRITE = 2;
+const MAP_SHARED = 0x01;
+const MAP_PRIVATE = 0x02;
+const MAP_FIXED = 0x10;
+const MAP_ANONYMOUS = 0x20;
+const MAP_FAILED = 0xffffffffffffffffn;
+
+const placeholders = new FinalizationRegistry<{ address: bigint; length: number }>(({ address, length }) => {
+  raw.munmap(address, length);
+});
+
+export class SharedMapping {
+  readonly buffer: ArrayBuffer;
+  private released = false;
+
+  private constructor(
+    readonly address: bigint,
+    readonly length: number,
+  ) {
+    this.buffer = externalView(address, length);
+  }
+
+  /** mmap(NULL, length, prot, MAP_SHARED, fd, offset) */
+  static map(fd: number, offset: number, length: number, prot: number, what: string): SharedMapping {
+    const address = raw.mmap(null, length, prot, MAP_SHARED, fd, offset) as bigint | null;
+    if (address === null || BigInt(address) === MAP_FAILED) fail('mmap', what);
+    return new SharedMapping(BigInt(address), length);
+  }
+
+  /** Frees the shared pages; views of `buffer` stay harmless (they read zeros). */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    const placeholder = raw.mmap(this.address, this.length, PROT_READ | PROT_WRITE,
+      MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) as bigint | null;
+    if (placeholder === null || BigInt(placeholder) === MAP_FAILED) fail('mmap(MAP_FIXED placeholder)');
+    placeholders.register(this.buffer, { address: this.address, length: this.length });
+  }
+}

@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { Btf } from '../src/btf/btf.ts';
+import { parseBtfExt } from '../src/btf/ext.ts';
+import { decodeValue, encodeValue } from '../src/btf/values.ts';
+import { ElfFile } from '../src/elf/elf.ts';
+import { BtfError } from '../src/errors.ts';
+import { programBytes } from './helpers.ts';
+
+function objectBtf(name: string): { btf: Btf; ext: Uint8Array } {
+  const elf = new ElfFile(programBytes(name));
+  return { btf: new Btf(elf.section('.BTF')!.data.slice()), ext: elf.section('.BTF.ext')!.data };
+}
+
+test('decodes the BTF of a committed object: maps, datasecs, functions', () => {
+  const { btf } = objectBtf('execsnoop');
+  const maps = btf.typeByName('.maps', 'datasec');
+  assert.ok(maps);
+  const eventsVar = btf.type(maps.vars[0]!.type);
+  assert.equal(eventsVar.kind, 'var');
+  assert.equal(eventsVar.name, 'events');
+  const rodata = btf.typeByName('.rodata', 'datasec')!;
+  const names = rodata.vars.map((v) => btf.type(v.type).name);
+  assert.deepEqual(names, ['target_pid', 'target_comm']);
+  const fn = btf.typeByName('execsnoop', 'func')!;
+  const proto = btf.type(fn.type);
+  assert.equal(proto.kind, 'func_proto');
+  const task = btf.typeByName('task_struct', 'struct')!;
+  assert.deepEqual(task.members.map((m) => m.name), ['tgid', 'real_parent']);
+  assert.equal(btf.sizeof(task.id), 16);
+});
+
+test('reads BTF.ext func_info, line_info and CO-RE relocations', () => {
+  const { btf, ext } = objectBtf('execsnoop');
+  const info = parseBtfExt(ext, btf);
+  const section = 'tracepoint/syscalls/sys_enter_execve';
+  assert.equal(info.funcInfo.get(section)?.[0]?.insnOffset, 0);
+  const lines = info.lineInfo.get(section)!;
+  assert.ok(lines.length > 10);
+  assert.ok(lines.some((l) => l.line.includes('bpf_ringbuf_reserve')));
+  assert.ok(lines.every((l) => l.fileName === './execsnoop.bpf.c'));
+  const relos = info.coreRelos.get(section)!;
+  assert.equal(relos.length, 2);
+  assert.deepEqual(relos.map((r) => [btf.type(r.typeId).name, r.accessString, r.kind]), [['task_struct', '0:1', 0], ['task_struct', '0:0', 0]]);
+});
+
+test('encodes and decodes values against BTF types, refusing what does not fit', () => {
+  const { btf } = objectBtf('execsnoop');
+  const rodata = btf.typeByName('.rodata', 'datasec')!;
+  const [pidVar, commVar] = rodata.vars.map((v) => btf.type(v.type));
+  assert.ok(pidVar?.kind === 'var' && commVar?.kind === 'var');
+  const pid = encodeValue(btf, pidVar.type, 4242, 'target_pid');
+  assert.deepEqual([...pid], [0x92, 0x10, 0, 0]);
+  assert.equal(decodeValue(btf, pidVar.type, pid), 4242);
+  assert.throws(() => encodeValue(btf, pidVar.type, -1, 'target_pid'), /does not fit/);
+  assert.throws(() => encodeValue(btf, pidVar.type, 2 ** 32, 'target_pid'), /does not fit/);
+  assert.throws(() => encodeValue(btf, pidVar.type, 'x', 'target_pid'), /expected an integer/);
+  const comm = encodeValue(btf, commVar.type, 'bash', 'target_comm');
+  assert.equal(comm.length, 16);
+  assert.equal(decodeValue(btf, commVar.type, comm), 'bash');
+  assert.throws(() => encodeValue(btf, commVar.type, 'a-name-too-long-for-comm', 'target_comm'), /at most 15/);
+});
+
+test('malformed BTF gives a BtfError, never a crash or a hang', () => {
+  const { btf } = objectBtf('ringbuf_test');
+  const good = btf.bytes;
+  const mutate = (edit: (view: DataView) => void) => {
+    const copy = good.slice();
+    edit(new DataView(copy.buffer, copy.byteOffset, copy.byteLength));
+    return copy;
+  };
+  const typeLen = new DataView(good.buffer, good.byteOffset, good.byteLength).getUint32(12, true);
+  const cases: [string, Uint8Array][] = [
+    ['too short', good.slice(0, 10)],
+    ['bad magic', mutate((v) => v.setUint16(0, 0x1234, true))],
+    ['type section past the end', mutate((v) => v.setUint32(12, 1 << 30, true))],
+    ['string section past the end', mutate((v) => v.setUint32(20, 1 << 30, true))],
+    ['huge vlen', mutate((v) => v.setUint32(24 + 4, (4 << 24) | 0xffff, true))],
+    ['unknown kind', mutate((v) => v.setUint32(24 + 4, 31 << 24, true))],
+    ['truncated types', mutate((v) => v.setUint32(12, typeLen - 3, true))],
+  ];
+  for (const [name, bytes] of cases) {
+    assert.throws(() => {
+      const parsed = new Btf(bytes);
+      for (let id = 1; id < parsed.end; id++) parsed.type(id);
+    }, BtfError, name);
+  }
+});
+
+test('reference cycles and dangling ids are reported, not followed forever', () => {
+  // Two typedefs pointing at each other, and a pointer to a type that does not exist.
+  const strings = new TextEncoder().encode('\0a\0b\0');
+  const types = new DataView(new ArrayBuffer(36));
+  const typedef = 8 << 24;
+  types.setUint32(0, 1, true); types.setUint32(4, typedef, true); types.setUint32(8, 2, true);
+  types.setUint32(12, 3, true); types.setUint32(16, typedef, true); types.setUint32(20, 1, true);
+  types.setUint32(24, 0, true); types.setUint32(28, 2 << 24, true); types.setUint32(32, 99, true);
+  const bytes = new Uint8Array(24 + 36 + strings.length);
+  const header = new DataView(bytes.buffer);
+  header.setUint16(0, 0xeb9f, true); bytes[2] = 1; header.setUint32(4, 24, true);
+  header.setUint32(8, 0, true); header.setUint32(12, 36, true); header.setUint32(16, 36, true); header.setUint32(20, strings.length, true);
+  bytes.set(new Uint8Array(types.buffer), 24);
+  bytes.set(strings, 60);
+  const btf = new Btf(bytes);
+  assert.throws(() => btf.skipQualifiers(1), /cycle/);
+  assert.throws(() => btf.sizeof(2), /cycle/);
+  assert.throws(() => btf.type(3), /does not exist/);
+});
+
+test('parses every type of the running kernel BTF', (t) => {
+  const path = '/sys/kernel/btf/vmlinux';
+  if (!existsSync(path)) return t.skip('this kernel exposes no BTF at /sys/kernel/btf/vmlinux');
+  const btf = new Btf(readFileSync(path));
+  assert.ok(btf.count > 10_000);
+  const kinds = new Set<string>();
+  for (let id = 1; id < btf.end; id++) kinds.add(btf.type(id).kind);
+  for (const kind of ['int', 'ptr', 'array', 'struct', 'union', 'enum', 'fwd', 'typedef', 'volatile', 'const', 'func', 'func_proto', 'var', 'datasec', 'float', 'decl_tag', 'enum64']) {
+    assert.ok(kinds.has(kind), `kernel BTF has ${kind}`);
+  }
+  const task = btf.typeByName('task_struct', 'struct')!;
+  const parent = task.members.find((m) => m.name === 'real_parent')!;
+  assert.equal(btf.skipQualifiers(parent.type).kind, 'ptr');
+  assert.equal(btf.sizeof(btf.typeByName('bpf_attr', 'union')!.id) >= 120, true);
+});

@@ -1,0 +1,74 @@
+// Loading committed objects into the running kernel, and the typed errors of
+// everything that can go wrong on the way.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { ClosedError, NotFoundError, SyscallError, VerifierError } from '../src/errors.ts';
+import { BpfObject } from '../src/loader/object.ts';
+import { MapType } from '../src/object/maps.ts';
+import { ObjectSpec } from '../src/object/spec.ts';
+import { isRoot, needsRoot, programBytes, programPath } from './helpers.ts';
+
+test('execsnoop loads: maps created, .rodata frozen with the constants, .bss readable', (t) => {
+  if (!needsRoot(t)) return;
+  using object = BpfObject.open(programPath('execsnoop'), { constants: { target_pid: 1234, target_comm: 'sshd' } });
+  assert.deepEqual([...object.maps.keys()].sort(), ['.bss', '.rodata', 'events']);
+  assert.ok(object.program('execsnoop').fd > 0);
+  assert.equal(object.readVariable('target_pid'), 1234);
+  assert.equal(object.readVariable('target_comm'), 'sshd');
+  assert.equal(object.readVariable('lost_events'), 0n);
+  // Frozen: user space can no longer change .rodata.
+  assert.throws(() => object.map('.rodata').update(new Uint8Array(4), new Uint8Array(20)), (e: unknown) => e instanceof SyscallError && e.code === 'EPERM');
+  assert.throws(() => object.writeVariable('target_pid', 1), /read-only/);
+  object.writeVariable('lost_events', 41n);
+  assert.equal(object.readVariable('lost_events'), 41n);
+});
+
+test('the seed article program loads with its legacy maps section', (t) => {
+  if (!needsRoot(t)) return;
+  using object = BpfObject.open(programPath('seed_execve_legacy'));
+  assert.equal(object.map('buffer').spec.type, MapType.RINGBUF);
+  assert.ok(object.program('sys_enter_execve').fd > 0);
+});
+
+test('a program the verifier rejects gives a VerifierError with the log and the source line', (t) => {
+  if (!needsRoot(t)) return;
+  assert.throws(() => BpfObject.open(programPath('verifier_reject')), (error: unknown) => {
+    assert.ok(error instanceof VerifierError, String(error));
+    assert.equal(error.program, 'missing_null_check');
+    assert.equal(error.code, 'EACCES');
+    assert.match(error.log, /invalid mem access 'map_value_or_null'/);
+    assert.match(error.log, /\*value \+= 1;/, 'line info puts the C source line in the log');
+    assert.match(error.message, /rejected by the verifier/);
+    return true;
+  });
+});
+
+test('unknown map and program names are NotFoundErrors; closed objects refuse use', (t) => {
+  if (!needsRoot(t)) return;
+  const object = BpfObject.open(programPath('execsnoop'));
+  assert.throws(() => object.map('nope'), NotFoundError);
+  assert.throws(() => object.program('nope'), NotFoundError);
+  assert.throws(() => object.ringBuffer('.bss'), /not a ring buffer/);
+  object.close();
+  object.close(); // idempotent
+  assert.throws(() => object.map('events').fd, ClosedError);
+  assert.throws(() => object.program('execsnoop').testRun(), ClosedError);
+});
+
+test('a ring buffer size that is not a power of two is refused before the kernel sees it', (t) => {
+  if (!needsRoot(t)) return;
+  const spec = ObjectSpec.parse(programBytes('execsnoop'));
+  spec.map('events').maxEntries = 3 * 4096;
+  assert.throws(() => BpfObject.load(spec), /power of two and a multiple of the page size/);
+});
+
+test('without privileges, loading fails with EPERM and says what is needed', (t) => {
+  const script = fileURLToPath(new URL('./fixtures/load-execsnoop.ts', import.meta.url));
+  // As root, drop to nobody for the child; otherwise we already are unprivileged.
+  const result = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', ...(isRoot ? { uid: 65534, gid: 65534 } : {}) });
+  if (isRoot && result.error) return t.skip(`cannot drop privileges here: ${result.error.message}`);
+  assert.equal(result.status, 3, result.stderr);
+  assert.match(result.stdout, /SyscallError bpf\(BPF_\w+\) failed: EPERM .*needs root, or CAP_BPF and CAP_PERFMON/);
+});

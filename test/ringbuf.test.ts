@@ -1,0 +1,194 @@
+// The ring buffer consumer against the real kernel: a SYSCALL program run with
+// BPF_PROG_TEST_RUN produces records (programs/ringbuf_test.bpf.c).
+import assert from 'node:assert/strict';
+import { test, type TestContext } from 'node:test';
+import { ClosedError } from '../src/errors.ts';
+import { BpfObject } from '../src/loader/object.ts';
+import type { RingBuffer } from '../src/ringbuf/ringbuf.ts';
+import { needsRoot, programPath } from './helpers.ts';
+
+const MAX_RECORD = 2048;
+const DISCARD_MARK = 0xd15ca2d;
+const BPF_RB_NO_WAKEUP = 1;
+
+interface RunArgs {
+  count: number;
+  firstSeq: number;
+  minSize?: number;
+  maxSize?: number;
+  discardEvery?: number;
+  submitFlags?: number;
+}
+
+/** The ring buffer test object, with the payload pattern (byte i = i & 0xff) in place. */
+function openProducer(t: TestContext): { object: BpfObject; ring: RingBuffer; run: (args: RunArgs) => { submitted: number; discarded: number; failed: number } } | undefined {
+  if (!needsRoot(t)) return undefined;
+  const object = BpfObject.open(programPath('ringbuf_test'));
+  t.after(() => object.close());
+  object.writeVariable('scratch', Array.from({ length: MAX_RECORD }, (_, i) => i & 0xff));
+  const program = object.program('produce');
+  const run = (args: RunArgs) => {
+    const context = Buffer.alloc(36);
+    [args.count, args.firstSeq, args.minSize ?? 8, args.maxSize ?? 8, args.discardEvery ?? 0, args.submitFlags ?? 0].forEach((v, i) => context.writeUInt32LE(v, i * 4));
+    program.testRun({ context });
+    return { submitted: context.readUInt32LE(24), discarded: context.readUInt32LE(28), failed: context.readUInt32LE(32) };
+  };
+  return { object, ring: object.ringBuffer('ring'), run };
+}
+
+function expectedSize(seq: number, min: number, max: number): number {
+  const span = max - min + 1;
+  return Math.min(MAX_RECORD, Math.max(8, min + (Math.imul(seq, 7919) >>> 0) % span));
+}
+
+/** Checks every delivered record: in sequence, right size, payload intact, never a discarded one. */
+class RecordChecker {
+  next = 0;
+  constructor(private readonly min: number, private readonly max: number, private readonly discardEvery: number) {}
+
+  check = (view: DataView, offset: number, length: number): void => {
+    while (this.discardEvery && this.next % this.discardEvery === 0) this.next++;
+    const seq = view.getUint32(offset, true);
+    assert.notEqual(seq, DISCARD_MARK, 'a discarded record was delivered');
+    assert.equal(seq, this.next, 'records arrive once and in order');
+    assert.equal(length, expectedSize(seq, this.min, this.max), `length of record ${seq}`);
+    assert.equal(view.getUint32(offset + 4, true), length);
+    for (let i = 8; i < length; i++) {
+      if (view.getUint8(offset + i) !== (i & 0xff)) assert.fail(`record ${seq}: byte ${i} is ${view.getUint8(offset + i)}`);
+    }
+    this.next++;
+  };
+}
+
+test('records of many sizes wrap the ring many times and arrive once, in order, intact', (t) => {
+  const producer = openProducer(t);
+  if (!producer) return;
+  const { ring, run } = producer;
+  assert.equal(ring.size, 64 * 1024);
+  const checker = new RecordChecker(8, 1500, 7);
+  let seq = 0;
+  let delivered = 0;
+  let bytes = 0;
+  for (let round = 0; round < 1000 && bytes < 200 * ring.size; round++) {
+    const result = run({ count: 40, firstSeq: seq, minSize: 8, maxSize: 1500, discardEvery: 7 });
+    assert.deepEqual(result, { submitted: 40 - result.discarded, discarded: result.discarded, failed: 0 });
+    seq += 40;
+    bytes += ring.available();
+    delivered += ring.consume(checker.check);
+  }
+  assert.ok(bytes >= 200 * ring.size, `${bytes} bytes went through`);
+  assert.equal(delivered, seq - Math.ceil(seq / 7));
+  assert.equal(ring.available(), 0);
+  t.diagnostic(`${delivered} records, ${(bytes / ring.size).toFixed(0)} trips around a ${ring.size}-byte ring`);
+});
+
+test('a full ring refuses reservations; the consumer drains it and production resumes', (t) => {
+  const producer = openProducer(t);
+  if (!producer) return;
+  const { ring, run } = producer;
+  const first = run({ count: 2000, firstSeq: 0, minSize: 100, maxSize: 100 });
+  assert.ok(first.failed > 0, 'the ring filled up');
+  assert.equal(first.submitted + first.failed, 2000);
+  const checker = new RecordChecker(100, 100, 0);
+  assert.equal(ring.consume(checker.check), first.submitted);
+  assert.equal(ring.available(), 0);
+  const second = run({ count: 100, firstSeq: first.submitted, minSize: 100, maxSize: 100 });
+  assert.equal(second.failed, 0);
+  assert.equal(ring.consume(checker.check), 100);
+});
+
+test('consume() honours a budget and a callback that stops early', (t) => {
+  const producer = openProducer(t);
+  if (!producer) return;
+  const { ring, run } = producer;
+  run({ count: 50, firstSeq: 0, minSize: 16, maxSize: 16 });
+  const checker = new RecordChecker(16, 16, 0);
+  assert.equal(ring.consume(checker.check, 10), 10);
+  let seen = 0;
+  assert.equal(ring.consume((view, offset, length) => { checker.check(view, offset, length); return ++seen < 5; }), 5);
+  assert.equal(ring.consume(checker.check), 35);
+  assert.equal(checker.next, 50);
+});
+
+test('a throwing callback consumes its record and the error propagates', (t) => {
+  const producer = openProducer(t);
+  if (!producer) return;
+  const { ring, run } = producer;
+  run({ count: 3, firstSeq: 0 });
+  let calls = 0;
+  assert.throws(() => ring.consume(() => { calls++; throw new Error('boom'); }), /boom/);
+  assert.equal(calls, 1);
+  const seqs: number[] = [];
+  ring.consume((view, offset) => { seqs.push(view.getUint32(offset, true)); });
+  assert.deepEqual(seqs, [1, 2]);
+});
+
+test('wait() sleeps on the event loop without spinning, and wakes up on a submit', async (t) => {
+  const producer = openProducer(t);
+  if (!producer) return;
+  const { ring, run } = producer;
+  const cpuBefore = process.cpuUsage();
+  const started = performance.now();
+  assert.equal(await ring.wait({ timeoutMs: 300 }), false, 'nothing produced: timeout');
+  const waited = performance.now() - started;
+  const cpu = process.cpuUsage(cpuBefore);
+  assert.ok(waited >= 290, `waited ${waited} ms`);
+  assert.ok((cpu.user + cpu.system) / 1000 < 100, `CPU used while waiting: ${(cpu.user + cpu.system) / 1000} ms`);
+
+  setTimeout(() => run({ count: 1, firstSeq: 0 }), 50);
+  const wakeStart = performance.now();
+  assert.equal(await ring.wait({ timeoutMs: 5000 }), true);
+  t.diagnostic(`woke ${(performance.now() - wakeStart - 50).toFixed(1)} ms after the submit`);
+  assert.equal(ring.consume(() => {}), 1);
+
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(), 30);
+  assert.equal(await ring.wait({ signal: controller.signal }), false, 'abort ends the wait');
+});
+
+test('records from NO_WAKEUP producers are found: wait() looks at the ring before sleeping', async (t) => {
+  const producer = openProducer(t);
+  if (!producer) return;
+  const { ring, run } = producer;
+  assert.equal(ring.consume(() => {}), 0);
+  run({ count: 5, firstSeq: 0, submitFlags: BPF_RB_NO_WAKEUP });
+  // Data is already there: wait() checks the ring before sleeping.
+  assert.equal(await ring.wait({ timeoutMs: 1000 }), true);
+  assert.equal(await ring.poll(() => {}, 100), 5);
+});
+
+test('for await yields copies of every record until aborted', async (t) => {
+  const producer = openProducer(t);
+  if (!producer) return;
+  const { ring, run } = producer;
+  const controller = new AbortController();
+  let produced = 0;
+  const timer = setInterval(() => {
+    run({ count: 10, firstSeq: produced, minSize: 32, maxSize: 32 });
+    produced += 10;
+  }, 5);
+  t.after(() => clearInterval(timer));
+  const seqs: number[] = [];
+  for await (const record of ring.records({ signal: controller.signal })) {
+    assert.equal(record.length, 32);
+    seqs.push(new DataView(record.buffer, record.byteOffset).getUint32(0, true));
+    if (seqs.length === 100) controller.abort();
+  }
+  clearInterval(timer);
+  assert.deepEqual(seqs, Array.from({ length: 100 }, (_, i) => i));
+});
+
+test('after close, the ring refuses use and stale views read zeros instead of crashing', (t) => {
+  const producer = openProducer(t);
+  if (!producer) return;
+  const { object, ring, run } = producer;
+  run({ count: 1, firstSeq: 0, minSize: 64, maxSize: 64 });
+  let kept: DataView | undefined;
+  let keptOffset = 0;
+  ring.consume((view, offset) => { kept = view; keptOffset = offset; });
+  assert.equal(kept!.getUint32(keptOffset + 4, true), 64);
+  object.close();
+  assert.throws(() => ring.consume(() => {}), ClosedError);
+  assert.throws(() => ring.available(), ClosedError);
+  assert.equal(kept!.getUint32(keptOffset + 4, true), 0, 'the old view now reads the placeholder');
+});

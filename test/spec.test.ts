@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { NotFoundError, ObjectError } from '../src/errors.ts';
+import { Insns } from '../src/object/insn.ts';
+import { BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, MapType } from '../src/object/maps.ts';
+import { programKind } from '../src/object/sections.ts';
+import { ObjectSpec } from '../src/object/spec.ts';
+import { programBytes } from './helpers.ts';
+
+test('execsnoop: program, BTF ring buffer, global data maps and CO-RE relocations', () => {
+  const spec = ObjectSpec.parse(programBytes('execsnoop'));
+  assert.equal(spec.license, 'GPL');
+  const program = spec.program('execsnoop');
+  assert.equal(program.kind.type, 'TRACEPOINT');
+  assert.equal(program.kind.target, 'syscalls/sys_enter_execve');
+  const events = spec.map('events');
+  assert.equal(events.type, MapType.RINGBUF);
+  assert.equal(events.maxEntries, 256 * 1024);
+  const rodata = spec.map('.rodata');
+  assert.equal(rodata.flags, BPF_F_MMAPABLE | BPF_F_RDONLY_PROG);
+  assert.deepEqual([...rodata.data!.variables.keys()], ['target_pid', 'target_comm']);
+  assert.equal(spec.map('.bss').data!.kind, 'bss');
+  const referenced = new Set(program.mapReferences.map((r) => r.map));
+  assert.deepEqual([...referenced].sort(), ['.bss', '.rodata', 'events']);
+  // target_comm lives at offset 4 of .rodata: every reference to it carries that offset.
+  const commOffsets = new Set(program.mapReferences.filter((r) => r.map === '.rodata').map((r) => r.valueOffset));
+  assert.deepEqual([...commOffsets].sort(), [0, 4]);
+  assert.equal(program.coreRelos.length, 2);
+});
+
+test('legacy maps section (struct bpf_map_def), as in the seed article', () => {
+  const spec = ObjectSpec.parse(programBytes('seed_execve_legacy'));
+  const buffer = spec.map('buffer');
+  assert.equal(buffer.type, MapType.RINGBUF);
+  assert.equal(buffer.maxEntries, 4096 * 64);
+  assert.deepEqual(spec.program('sys_enter_execve').mapReferences.map((r) => r.map), ['buffer']);
+});
+
+test('bpf_loop callbacks are linked after the entry program as BPF_PSEUDO_FUNC', () => {
+  const spec = ObjectSpec.parse(programBytes('ringbuf_test'));
+  const program = spec.program('produce');
+  const insns = new Insns(program.insns);
+  const entryLength = spec.elf.symbols.find((s) => s.name === 'produce')!.size / 8; // produce_one() follows it
+  const callbackLength = spec.elf.symbols.find((s) => s.name === 'produce_one')!.size / 8;
+  assert.equal(insns.count, entryLength + callbackLength);
+  assert.ok(insns.count > entryLength);
+  const callbackLoad = [...Array(insns.count).keys()].find((i) => insns.isLdImm64(i) && insns.srcReg(i) === 4);
+  assert.ok(callbackLoad !== undefined);
+  assert.equal(callbackLoad + insns.imm(callbackLoad) + 1, entryLength);
+  // func_info for both functions, rebased to instruction indexes of the linked program.
+  assert.deepEqual(program.funcInfo.map((f) => f.insnOffset), [0, entryLength]);
+});
+
+test('constants are checked against BTF and written into .rodata', () => {
+  const spec = ObjectSpec.parse(programBytes('execsnoop'));
+  const contents = spec.dataContents({ target_pid: 77, target_comm: 'cat' });
+  const rodata = contents.get('.rodata')!;
+  assert.equal(new DataView(rodata.buffer).getUint32(0, true), 77);
+  assert.equal(new TextDecoder().decode(rodata.subarray(4, 7)), 'cat');
+  // dataContents leaves the spec alone; setConstants changes it.
+  assert.equal(spec.map('.rodata').data!.bytes[0], 0);
+  spec.setConstants({ target_pid: 5 });
+  assert.equal(spec.map('.rodata').data!.bytes[0], 5);
+  assert.throws(() => spec.setConstants({ target_pid: 'five' }), /expected an integer/);
+  assert.throws(() => spec.setConstants({ lost_events: 1 }), ObjectError);
+  assert.throws(() => spec.setConstants({ no_such_thing: 1 }), NotFoundError);
+});
+
+test('unknown names list what exists', () => {
+  const spec = ObjectSpec.parse(programBytes('execsnoop'));
+  assert.throws(() => spec.map('nope'), (e: unknown) => e instanceof NotFoundError && /available: .*events/.test(e.message));
+  assert.throws(() => spec.program('nope'), (e: unknown) => e instanceof NotFoundError && /available: execsnoop/.test(e.message));
+});
+
+test('an object without a license section is refused', () => {
+  assert.throws(() => ObjectSpec.parse(programBytes('no_license')), (e: unknown) => e instanceof ObjectError && /license/.test(e.message));
+});
+
+test('section names map to program types like libbpf', () => {
+  const cases: [string, string, string | undefined, string | undefined][] = [
+    ['tracepoint/syscalls/sys_enter_openat', 'TRACEPOINT', undefined, 'syscalls/sys_enter_openat'],
+    ['tp/sched/sched_switch', 'TRACEPOINT', undefined, 'sched/sched_switch'],
+    ['raw_tp/sys_enter', 'RAW_TRACEPOINT', undefined, 'sys_enter'],
+    ['tp_btf/sched_switch', 'TRACING', 'TRACE_RAW_TP', 'sched_switch'],
+    ['fentry/do_unlinkat', 'TRACING', 'TRACE_FENTRY', 'do_unlinkat'],
+    ['kprobe/do_sys_openat2', 'KPROBE', undefined, 'do_sys_openat2'],
+    ['syscall', 'SYSCALL', undefined, undefined],
+    ['xdp', 'XDP', 'XDP', undefined],
+    ['?tracepoint/a/b', 'TRACEPOINT', undefined, 'a/b'],
+  ];
+  for (const [section, type, attachType, target] of cases) {
+    const kind = programKind(section);
+    assert.deepEqual([kind?.type, kind?.attachType, kind?.target], [type, attachType, target], section);
+  }
+  assert.equal(programKind('?syscall')?.optional, true);
+  assert.equal(programKind('syscall')?.sleepable, true);
+  assert.equal(programKind('tracepointx'), undefined);
+  assert.equal(programKind('.text'), undefined);
+});
