@@ -26,6 +26,7 @@ async function execsnoop(args: string[]): Promise<void> {
   });
   const duration = values.duration === undefined ? undefined : positiveNumber('--duration', values.duration);
   const pid = values.pid === undefined ? undefined : positiveNumber('--pid', values.pid);
+  if (pid !== undefined && !Number.isInteger(pid)) throw new TsbpfError(`--pid: expected a process id, got '${values.pid}'`);
   if (values.comm !== undefined && Buffer.byteLength(values.comm) > 15) throw new TsbpfError('--comm: command names are at most 15 bytes');
 
   const stop = new AbortController();
