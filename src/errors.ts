@@ -32,6 +32,13 @@ export class NotFoundError extends TsbpfError {
   }
 }
 
+/** `items.get(name)`, or a NotFoundError that lists the names there are. */
+export function getByName<T>(items: ReadonlyMap<string, T>, kind: string, name: string): T {
+  const item = items.get(name);
+  if (item === undefined) throw new NotFoundError(kind, name, [...items.keys()]);
+  return item;
+}
+
 /** An object was used after close(). */
 export class ClosedError extends TsbpfError {
   override name = 'ClosedError';

@@ -110,3 +110,13 @@ test('the CLI prints a header and aligned lines, and --json objects', (t) => {
     assert.ok(events.some((e) => e.filename === binary.path && e.ppid > 0));
   })();
 });
+
+test('Ctrl-C (SIGINT) ends the CLI cleanly', async (t) => {
+  if (!needsRoot(t)) return;
+  const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', cli, 'execsnoop'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // The header comes before the program is attached; give it a moment, then interrupt.
+  child.stdout.once('data', () => setTimeout(() => child.kill('SIGINT'), 500));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  assert.equal(code, 0);
+});

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import type { Btf } from '../btf/btf.js';
 import { decodeValue, encodeValue } from '../btf/values.js';
-import { NotFoundError, TsbpfError, VerifierError } from '../errors.js';
+import { getByName, TsbpfError, VerifierError } from '../errors.js';
 import { applyCoreRelocations, describeCoreFailure, type CoreFailure } from '../object/core.js';
 import { Insns, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE } from '../object/insn.js';
 import { MapType, type MapSpec } from '../object/maps.js';
@@ -69,15 +69,11 @@ export class BpfObject {
   }
 
   map(name: string): BpfMap {
-    const map = this.maps.get(name);
-    if (!map) throw new NotFoundError('map', name, [...this.maps.keys()]);
-    return map;
+    return getByName(this.maps, 'map', name);
   }
 
   program(name: string): BpfProgram {
-    const program = this.programs.get(name);
-    if (!program) throw new NotFoundError('program', name, [...this.programs.keys()]);
-    return program;
+    return getByName(this.programs, 'program', name);
   }
 
   /** The ring buffer map `name`, mapped for reading. */

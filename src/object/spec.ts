@@ -7,7 +7,7 @@ import {
   EM_BPF, EM_NONE, ElfFile, SHF_ALLOC, SHF_EXECINSTR, SHT_NOBITS, SHT_PROGBITS, SHN_UNDEF, STT_FUNC, STT_SECTION,
   type ElfSymbol, type Relocation, type Section,
 } from '../elf/elf.js';
-import { NotFoundError, ObjectError } from '../errors.js';
+import { getByName, NotFoundError, ObjectError } from '../errors.js';
 import { encodeValue } from '../btf/values.js';
 import { fixDatasecs } from './btf-fixup.js';
 import { Insns, INSN_SIZE, PSEUDO_FUNC } from './insn.js';
@@ -88,15 +88,11 @@ export class ObjectSpec {
   }
 
   program(name: string): ProgramSpec {
-    const program = this.programs.get(name);
-    if (!program) throw new NotFoundError('program', name, [...this.programs.keys()]);
-    return program;
+    return getByName(this.programs, 'program', name);
   }
 
   map(name: string): MapSpec {
-    const map = this.maps.get(name);
-    if (!map) throw new NotFoundError('map', name, [...this.maps.keys()]);
-    return map;
+    return getByName(this.maps, 'map', name);
   }
 
   /** Finds a global variable by name in any data section. */
