@@ -17,4 +17,5 @@ export { encodeValue, decodeValue } from './btf/values.js';
 export { RingBuffer, type WaitOptions } from './ringbuf/ringbuf.js';
 export { RingConsumer, type RingMemory, type RecordCallback, RINGBUF_BUSY_BIT, RINGBUF_DISCARD_BIT, RINGBUF_HEADER_SIZE } from './ringbuf/consumer.js';
 export { runExecsnoop, decodeExecEvent, formatExecEvent, EXECSNOOP_OBJECT, type ExecEvent } from './tools/execsnoop.js';
+export { runTracer, type TracerOptions, type TracerSummary } from './tools/tracer.js';
 export * from './errors.js';

@@ -1,0 +1,53 @@
+// The loop shared by the tracing tools (execsnoop, opensnoop): load an object
+// with its filter constants, attach its programs, and deliver every record of
+// its `events` ring buffer until the signal aborts.
+import { BpfObject } from '../loader/object.js';
+
+export interface TracerOptions<Event> {
+  objectPath: string;
+  /** `const volatile` settings (filters) for the object's .rodata. */
+  constants: Record<string, unknown>;
+  /** Turns one record into an event; undefined drops it (e.g. too short). */
+  decode: (view: DataView, offset: number, length: number) => Event | undefined;
+  onEvent: (event: Event) => void;
+  signal: AbortSignal;
+}
+
+export interface TracerSummary {
+  events: number;
+  /** Records the program could not reserve (its `lost_events` counter). */
+  lost: bigint;
+}
+
+export async function runTracer<Event>(options: TracerOptions<Event>): Promise<TracerSummary> {
+  using object = BpfObject.open(options.objectPath, { constants: options.constants });
+  object.attachAll();
+  const ring = object.ringBuffer('events');
+  let events = 0;
+  const deliver = (view: DataView, offset: number, length: number) => {
+    const event = options.decode(view, offset, length);
+    if (event === undefined) return;
+    events++;
+    options.onEvent(event);
+  };
+  while (!options.signal.aborted) {
+    ring.consume(deliver);
+    await ring.wait({ signal: options.signal });
+  }
+  ring.consume(deliver);
+  return { events, lost: object.readVariable('lost_events') as bigint };
+}
+
+const decoder = new TextDecoder();
+
+/** A NUL-terminated string in a fixed-size char array of a record. */
+export function cString(view: DataView, offset: number, length: number): string {
+  const field = new Uint8Array(view.buffer, view.byteOffset + offset, length);
+  const end = field.indexOf(0);
+  return decoder.decode(end < 0 ? field : field.subarray(0, end));
+}
+
+/** Left-aligned columns separated by one space; the last column is not padded. */
+export function columns(widths: readonly number[], values: readonly (string | number)[]): string {
+  return values.map((value, i) => (i < widths.length ? String(value).padEnd(widths[i]!) : String(value))).join(' ');
+}
