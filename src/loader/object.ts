@@ -5,14 +5,16 @@ import { readFileSync } from 'node:fs';
 import type { Btf } from '../btf/btf.js';
 import { decodeValue, encodeValue } from '../btf/values.js';
 import { getByName, TsbpfError, VerifierError } from '../errors.js';
-import { applyCoreRelocations, describeCoreFailure, type CoreFailure } from '../object/core.js';
-import { Insns, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE } from '../object/insn.js';
+import { applyCoreRelocations, describeCoreFailure, POISON_HELPER, type CoreFailure } from '../object/core.js';
+import { KCONFIG_MAP } from '../object/externs.js';
+import { Insns, OP_CALL, PSEUDO_BTF_ID, PSEUDO_KFUNC_CALL, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE } from '../object/insn.js';
 import { MapType, type MapSpec } from '../object/maps.js';
 import type { ProgramSpec } from '../object/spec.js';
 import { ObjectSpec } from '../object/spec.js';
 import type { RingBuffer } from '../ringbuf/ringbuf.js';
 import { btfLoad, closeFd, mapCreate, mapFreeze, mapUpdate, PAGE_SIZE, progLoad } from '../syscall/index.js';
 import type { Link } from '../attach/link.js';
+import { kconfigContents, resolveKsyms, type KernelConfig, type KsymValue } from './externs.js';
 import { loadBtfFile } from './kernel-btf.js';
 import { BpfMap } from './map.js';
 import { BpfProgram } from './program.js';
@@ -24,6 +26,8 @@ export interface LoadOptions {
   programs?: readonly string[];
   /** Target BTF for CO-RE: a parsed Btf or a file path (default: the running kernel's). */
   targetBtf?: Btf | string;
+  /** Kernel configuration for `__kconfig` externs (default: /proc/config.gz, then /boot/config-<release>). */
+  kernelConfig?: KernelConfig;
 }
 
 /** A loaded object: its maps and programs, released together by close(). */
@@ -48,6 +52,8 @@ export class BpfObject {
       const btfFd = spec.btfForKernel ? btfLoad(spec.btfForKernel) : undefined;
       if (btfFd !== undefined) opened.push({ close: () => closeFd(btfFd) });
       const contents = spec.dataContents(options.constants ?? {});
+      const kconfig = contents.get(KCONFIG_MAP);
+      if (kconfig) contents.set(KCONFIG_MAP, kconfigContents(spec, kconfig, options.kernelConfig));
       const maps = new Map<string, BpfMap>();
       for (const mapSpec of spec.maps.values()) {
         const map = createMap(mapSpec, btfFd, contents.get(mapSpec.name));
@@ -55,9 +61,10 @@ export class BpfObject {
         maps.set(map.name, map);
       }
       const target = lazyTargetBtf(options.targetBtf);
+      const ksyms = resolveKsyms([...spec.externs.values()], () => loadBtfFile());
       const programs = new Map<string, BpfProgram>();
       for (const programSpec of selectPrograms(spec, options.programs)) {
-        const program = new BpfProgram(programSpec, loadProgram(spec, programSpec, maps, btfFd, target));
+        const program = new BpfProgram(programSpec, loadProgram(spec, programSpec, { maps, ksyms, btfFd, target }));
         opened.push(program);
         programs.set(program.name, program);
       }
@@ -160,7 +167,8 @@ function createMap(spec: MapSpec, btfFd: number | undefined, contents: Uint8Arra
   try {
     if (contents) {
       map.update(new Uint8Array(4), contents);
-      if (spec.data?.kind === 'rodata') mapFreeze(fd);
+      // Read-only for programs and, once frozen, for user space too: the verifier may then trust the values.
+      if (spec.data?.kind === 'rodata' || spec.data?.kind === 'kconfig') mapFreeze(fd);
     }
   } catch (error) {
     map.close();
@@ -169,7 +177,15 @@ function createMap(spec: MapSpec, btfFd: number | undefined, contents: Uint8Arra
   return map;
 }
 
-function loadProgram(spec: ObjectSpec, program: ProgramSpec, maps: ReadonlyMap<string, BpfMap>, btfFd: number | undefined, target: () => Btf): number {
+interface LoadContext {
+  readonly maps: ReadonlyMap<string, BpfMap>;
+  readonly ksyms: ReadonlyMap<string, KsymValue | undefined>;
+  readonly btfFd: number | undefined;
+  /** Target BTF for CO-RE, parsed when first needed. */
+  readonly target: () => Btf;
+}
+
+function loadProgram(spec: ObjectSpec, program: ProgramSpec, { maps, ksyms, btfFd, target }: LoadContext): number {
   let insns: Uint8Array = program.insns.slice();
   let coreFailures: CoreFailure[] = [];
   if (program.coreRelos.length > 0) {
@@ -188,6 +204,7 @@ function loadProgram(spec: ObjectSpec, program: ProgramSpec, maps: ReadonlyMap<s
     }
     code.setImm(reference.insn, map.fd);
   }
+  for (const reference of program.externReferences) patchKsym(code, reference.insn, ksyms.get(reference.name));
   const withBtf = btfFd !== undefined && program.funcInfo.length > 0;
   try {
     return progLoad({
@@ -213,6 +230,23 @@ function loadProgram(spec: ObjectSpec, program: ProgramSpec, maps: ReadonlyMap<s
       throw new VerifierError(error.call, error.errno, error.code, error.program, error.log, notes);
     }
     throw error;
+  }
+}
+
+/** Points an ld_imm64 or a call at a kernel symbol; a weak symbol the kernel lacks becomes 0 (or a poisoned call). */
+function patchKsym(code: Insns, insn: number, value: KsymValue | undefined): void {
+  if (code.opcode(insn) === OP_CALL) {
+    const kfunc = value?.kind === 'kfunc' ? value.btfId : undefined;
+    code.setSrcReg(insn, kfunc === undefined ? 0 : PSEUDO_KFUNC_CALL);
+    code.setOff(insn, 0);
+    code.setImm(insn, kfunc ?? POISON_HELPER);
+  } else if (value?.kind === 'btf-var') {
+    code.setSrcReg(insn, PSEUDO_BTF_ID);
+    code.setImm(insn, value.btfId);
+    code.setImm(insn + 1, 0); // BTF object fd: 0 is vmlinux
+  } else {
+    code.setSrcReg(insn, 0);
+    code.setImm64(insn, value?.kind === 'address' ? value.address : 0n);
   }
 }
 

@@ -9,8 +9,11 @@ export const OP_EXIT = 0x95;
 /** src_reg values of ld_imm64 and call that tell the kernel what imm means. */
 export const PSEUDO_MAP_FD = 1;
 export const PSEUDO_MAP_VALUE = 2;
+export const PSEUDO_BTF_ID = 3;
 export const PSEUDO_FUNC = 4;
+/** src_reg of calls: a bpf-to-bpf call, or a call of a kernel function by BTF id. */
 export const PSEUDO_CALL = 1;
+export const PSEUDO_KFUNC_CALL = 2;
 
 /** A mutable view over an instruction array. */
 export class Insns {

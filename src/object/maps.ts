@@ -28,7 +28,8 @@ export const MapType = {
 export const BPF_F_RDONLY_PROG = 1 << 7;
 export const BPF_F_MMAPABLE = 1 << 10;
 
-export type DataKind = 'rodata' | 'data' | 'bss';
+/** 'kconfig': values of `__kconfig` externs, filled in by the loader. */
+export type DataKind = 'rodata' | 'data' | 'bss' | 'kconfig';
 
 export interface VariableSpec {
   readonly name: string;
@@ -166,7 +167,7 @@ function mapFromBtf(btf: Btf, name: string, definition: CompositeType, symbol: E
   return map;
 }
 
-export function dataKind(sectionName: string): DataKind | undefined {
+export function dataKind(sectionName: string): Exclude<DataKind, 'kconfig'> | undefined {
   for (const kind of ['rodata', 'data', 'bss'] as const) {
     if (sectionName === `.${kind}` || sectionName.startsWith(`.${kind}.`)) return kind;
   }

@@ -9,8 +9,9 @@ import {
 } from '../elf/elf.js';
 import { getByName, NotFoundError, ObjectError } from '../errors.js';
 import { encodeValue } from '../btf/values.js';
-import { fixDatasecs } from './btf-fixup.js';
-import { Insns, INSN_SIZE, PSEUDO_FUNC } from './insn.js';
+import { btfForKernel } from './btf-fixup.js';
+import { collectExterns, KCONFIG_MAP, type ExternSpec } from './externs.js';
+import { Insns, INSN_SIZE, OP_CALL, PSEUDO_FUNC } from './insn.js';
 import { btfMaps, dataKind, dataMap, legacyMaps, type MapSpec, type VariableSpec } from './maps.js';
 import { programKind, ProgType, AttachType, type ProgramKind } from './sections.js';
 
@@ -23,6 +24,12 @@ export interface MapReference {
   readonly map: string;
   /** undefined: the map itself (BPF_PSEUDO_MAP_FD); a number: that byte offset in its value (BPF_PSEUDO_MAP_VALUE). */
   readonly valueOffset: number | undefined;
+}
+
+/** An instruction naming a kernel symbol: ld_imm64 of a `__ksym` variable, or a call of a kfunc. */
+export interface ExternReference {
+  readonly insn: number;
+  readonly name: string;
 }
 
 /** A CO-RE relocation, its instruction index in the linked program. */
@@ -40,6 +47,7 @@ export interface ProgramSpec {
   /** Linked instructions: the entry function, then each subprogram it reaches. */
   readonly insns: Uint8Array;
   readonly mapReferences: readonly MapReference[];
+  readonly externReferences: readonly ExternReference[];
   readonly coreRelos: readonly ProgramCoreRelo[];
   /** func_info/line_info with instruction indexes (not bytes) in the linked program. */
   readonly funcInfo: readonly FuncInfo[];
@@ -59,6 +67,8 @@ export class ObjectSpec {
   readonly kernelVersion: number;
   readonly programs: ReadonlyMap<string, ProgramSpec>;
   readonly maps: ReadonlyMap<string, MapSpec>;
+  /** `__kconfig` and `__ksym` externs, by name. */
+  readonly externs: ReadonlyMap<string, ExternSpec>;
   readonly btf: Btf | undefined;
   /** BTF as the kernel must receive it (DATASEC sizes and offsets filled in). */
   readonly btfForKernel: Uint8Array | undefined;
@@ -77,9 +87,11 @@ export class ObjectSpec {
     this.btf = btfSection ? new Btf(btfSection.data.slice()) : undefined;
     const extSection = elf.section('.BTF.ext');
     this.btfExt = extSection && this.btf ? parseBtfExt(extSection.data, this.btf) : undefined;
-    this.btfForKernel = this.btf ? fixDatasecs(this.btf, elf) : undefined;
+    const { externs, kconfigMap } = collectExterns(elf, this.btf);
+    this.externs = externs;
+    this.btfForKernel = this.btf ? btfForKernel(this.btf, elf, externs, kconfigMap?.valueSize ?? 0) : undefined;
 
-    this.maps = byName(this.collectMaps(), 'map');
+    this.maps = byName([...this.collectMaps(), ...(kconfigMap ? [kconfigMap] : [])], 'map');
     this.programs = byName(this.collectPrograms(), 'program');
   }
 
@@ -197,6 +209,7 @@ class Linker {
   private length = 0;
   private readonly placed = new Map<BpfFunction, number>();
   private readonly mapReferences: MapReference[] = [];
+  private readonly externReferences: ExternReference[] = [];
   private readonly coreRelos: ProgramCoreRelo[] = [];
   private readonly funcInfo: FuncInfo[] = [];
   private readonly lineInfo: LineInfo[] = [];
@@ -238,6 +251,7 @@ class Linker {
       flags: kind.sleepable ? 1 << 4 : 0,
       insns,
       mapReferences: this.mapReferences,
+      externReferences: this.externReferences,
       coreRelos: this.coreRelos,
       funcInfo: this.funcInfo,
       lineInfo: this.lineInfo,
@@ -254,7 +268,9 @@ class Linker {
       const offset = fn.start + i * INSN_SIZE;
       const reloc = relocs.get(offset);
       const where = `${fn.symbol.name}+${i}`;
-      if (insns.isPseudoCall(i)) {
+      if (reloc?.symbol.sectionIndex === SHN_UNDEF) {
+        this.referenceExtern(insns, i, base, reloc.symbol, where);
+      } else if (insns.isPseudoCall(i)) {
         const target = this.callTarget(fn, i, insns.imm(i), reloc, where);
         insns.setImm(i, place(target) - (base + i) - 1);
       } else if (reloc) {
@@ -283,9 +299,6 @@ class Linker {
 
   private relocateLoad(insns: Insns, i: number, base: number, reloc: Relocation, place: (fn: BpfFunction) => number, where: string): void {
     const symbol = reloc.symbol;
-    if (symbol.sectionIndex === SHN_UNDEF) {
-      throw new ObjectError(`${where}: extern '${symbol.name}' (__kconfig/__ksym) is not supported yet`);
-    }
     const section = this.sectionOf(symbol, where);
     const imm = insns.imm(i);
     if (section.flags & SHF_EXECINSTR) {
@@ -303,6 +316,16 @@ class Linker {
       if (symbol.bind === 0 && symbol.type !== STT_SECTION) throw new ObjectError(`${where}: map '${symbol.name}' is static; maps must be global`);
       this.mapReferences.push({ insn: base + i, map: map.name, valueOffset: undefined });
     }
+  }
+
+  private referenceExtern(insns: Insns, i: number, base: number, symbol: ElfSymbol, where: string): void {
+    const extern = this.spec.externs.get(symbol.name);
+    if (!extern) throw new ObjectError(`${where}: '${symbol.name}' is not defined in the object`);
+    const isCall = insns.opcode(i) === OP_CALL;
+    if (isCall !== (extern.kind === 'kfunc')) throw new ObjectError(`${where}: extern '${symbol.name}' is used as a ${isCall ? 'function' : 'variable'} but declared otherwise`);
+    if (!isCall && !insns.isLdImm64(i)) throw new ObjectError(`${where}: extern '${symbol.name}' on an instruction that is not ld_imm64`);
+    if (extern.kind === 'kconfig') this.mapReferences.push({ insn: base + i, map: KCONFIG_MAP, valueOffset: extern.offset + insns.imm(i) });
+    else this.externReferences.push({ insn: base + i, name: extern.name });
   }
 
   private rebaseExtInfo(fn: BpfFunction, base: number): void {
