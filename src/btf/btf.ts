@@ -151,7 +151,9 @@ export class Btf {
   private readonly stringsLength: number;
   private readonly offsets: Uint32Array;
   private readonly decoded: (BtfType | undefined)[];
-  private names: Map<string, number[]> | undefined;
+  private readonly nameCache = new Map<string, number[]>();
+  /** The type section as 32-bit words, when byte order and alignment allow (the fast path). */
+  private readonly words: Uint32Array | undefined;
   private readonly decoder = new TextDecoder();
 
   constructor(
@@ -180,6 +182,9 @@ export class Btf {
     if (strLen > 0 && bytes[this.stringsStart + strLen - 1] !== 0) throw new BtfError('BTF string section is not NUL-terminated');
     if (!base && strLen > 0 && bytes[this.stringsStart] !== 0) throw new BtfError('BTF string section does not start with an empty string');
     this.firstId = base ? base.firstId + base.count : 1;
+    this.words = this.littleEndian && (bytes.byteOffset + this.typesStart) % 4 === 0
+      ? new Uint32Array(bytes.buffer, bytes.byteOffset, (this.typesStart + typeLen) >>> 2)
+      : undefined;
     this.offsets = this.indexTypes(this.typesStart, typeLen);
     this.count = this.offsets.length;
     this.decoded = new Array(this.count);
@@ -192,15 +197,19 @@ export class Btf {
 
   /** One pass recording where each type starts; checks each type fits. */
   private indexTypes(start: number, length: number): Uint32Array {
-    let offsets = new Uint32Array(Math.max(16, length / 16));
+    // Reading 32-bit words straight from a Uint32Array (when the bytes allow it)
+    // is several times faster than DataView calls, before and after the JIT.
+    const words = this.words;
+    let offsets = new Uint32Array(Math.max(16, length >>> 4));
     let count = 0;
     const end = start + length;
     for (let at = start; at < end; ) {
       if (at + TYPE_HEADER > end) throw new BtfError(`truncated BTF type header at offset ${at - start}`);
-      const info = this.u32(at + 4);
+      const info = words ? words[(at + 4) >>> 2]! : this.u32(at + 4);
       const kind = (info >>> 24) & 0x1f;
       const vlen = info & 0xffff;
-      const extra = trailingSize(kind, vlen);
+      const perItem = TRAILING_PER_ITEM[kind]!;
+      const extra = (TRAILING_FIXED[kind] ?? -1) + perItem * vlen;
       if (extra < 0) throw new BtfError(`BTF type ${this.firstId + count} has unknown kind ${kind}`);
       if (at + TYPE_HEADER + extra > end) throw new BtfError(`BTF type ${this.firstId + count} (${kindNames[kind]}, vlen ${vlen}) runs past the end of the type section`);
       if (count === offsets.length) {
@@ -257,20 +266,56 @@ export class Btf {
 
   /** Ids of every type with this name (this BTF and its base), optionally of one kind. */
   idsByName(name: string, kind?: KindName): number[] {
-    if (!this.names) {
-      this.names = new Map();
-      for (let index = 0; index < this.count; index++) {
-        const nameOff = this.u32(this.offsets[index]!);
-        if (nameOff === 0) continue;
-        const typeName = this.string(nameOff);
-        const list = this.names.get(typeName);
-        if (list) list.push(this.firstId + index);
-        else this.names.set(typeName, [this.firstId + index]);
+    let ids = this.nameCache.get(name);
+    if (!ids) {
+      const wanted = new TextEncoder().encode(name);
+      ids = this.scanNames(wanted[0] ?? 0, (bytes, at) => prefixEquals(bytes, at, wanted) && bytes[at + wanted.length] === 0);
+      this.nameCache.set(name, ids);
+    }
+    const all = this.base ? [...this.base.idsByName(name), ...ids] : ids;
+    return kind ? all.filter((id) => this.kindOf(id) === kind) : all;
+  }
+
+  /**
+   * Ids of every type whose name is `name`, or `name` plus a `___flavour`
+   * suffix (how CO-RE names variants of one kernel type), in this BTF and its base.
+   */
+  idsByEssentialName(name: string): number[] {
+    const wanted = new TextEncoder().encode(name);
+    const own = this.scanNames(wanted[0] ?? 0, (bytes, at) => {
+      if (!prefixEquals(bytes, at, wanted)) return false;
+      const next = bytes[at + wanted.length];
+      if (next === 0) return true;
+      // Possibly a flavour: the last `___` followed by a non-underscore ends the essential name.
+      return next === UNDERSCORE && essentialName(this.decoder.decode(bytes.subarray(at, bytes.indexOf(0, at)))) === name;
+    });
+    return this.base ? [...this.base.idsByEssentialName(name), ...own] : own;
+  }
+
+  /**
+   * Ids of this BTF's own types whose name — NUL-terminated at `at` in
+   * `bytes` — `matches` accepts. Compares bytes in place: decoding the
+   * kernel's 126k names into strings costs a hundred times more.
+   */
+  private scanNames(first: number, matches: (bytes: Uint8Array, at: number) => boolean): number[] {
+    const ids: number[] = [];
+    const baseLength = this.base ? this.base.stringsLength : 0;
+    const { words, offsets, bytes, stringsStart, stringsLength } = this;
+    for (let index = 0; index < this.count; index++) {
+      const at = offsets[index]!;
+      const nameOff = words ? words[at >>> 2]! : this.u32(at);
+      if (nameOff === 0) continue;
+      if (nameOff >= baseLength) {
+        // Most names fail on their first byte: test it here, without a call.
+        const offset = nameOff - baseLength;
+        if (offset < stringsLength && bytes[stringsStart + offset] === first && matches(bytes, stringsStart + offset)) ids.push(this.firstId + index);
+      } else {
+        // Split BTF: offsets below the base's string section refer to the base's strings.
+        const base = this.base!;
+        if (matches(base.bytes, base.stringsStart + nameOff)) ids.push(this.firstId + index);
       }
     }
-    const own = this.names.get(name) ?? [];
-    const all = this.base ? [...this.base.idsByName(name), ...own] : own;
-    return kind ? all.filter((id) => this.kindOf(id) === kind) : all;
+    return ids;
   }
 
   /** The single type with this name and kind, or undefined. */
@@ -423,35 +468,31 @@ export class Btf {
 }
 
 const VOID: VoidType = { id: 0, kind: 'void', name: 'void' };
+const UNDERSCORE = 0x5f;
 
-/** Bytes after the 12-byte common header, by kind; -1 for an unknown kind. */
-function trailingSize(kind: number, vlen: number): number {
-  switch (kind) {
-    case Kind.INT:
-    case Kind.VAR:
-    case Kind.DECL_TAG:
-      return 4;
-    case Kind.ARRAY:
-      return 12;
-    case Kind.STRUCT:
-    case Kind.UNION:
-    case Kind.DATASEC:
-    case Kind.ENUM64:
-      return vlen * 12;
-    case Kind.ENUM:
-    case Kind.FUNC_PROTO:
-      return vlen * 8;
-    case Kind.PTR:
-    case Kind.FWD:
-    case Kind.TYPEDEF:
-    case Kind.VOLATILE:
-    case Kind.CONST:
-    case Kind.RESTRICT:
-    case Kind.FUNC:
-    case Kind.FLOAT:
-    case Kind.TYPE_TAG:
-      return 0;
-    default:
-      return -1;
-  }
+function prefixEquals(bytes: Uint8Array, at: number, wanted: Uint8Array): boolean {
+  for (let i = 0; i < wanted.length; i++) if (bytes[at + i] !== wanted[i]) return false;
+  return true;
+}
+
+/** `task_struct___v2` → `task_struct`: CO-RE ignores a "flavour" suffix after the last `___`. */
+export function essentialName(name: string): string {
+  // Greedy: the separator found is the last one with a non-underscore on both sides.
+  const flavoured = /^(.*[^_])___[^_]/s.exec(name);
+  return flavoured ? flavoured[1]! : name;
+}
+
+/** Bytes after the 12-byte common header: fixed part plus vlen × per-item part, by kind (undefined: unknown kind). */
+const TRAILING_FIXED: (number | undefined)[] = [];
+const TRAILING_PER_ITEM: number[] = new Array(32).fill(0);
+for (const kind of [Kind.PTR, Kind.FWD, Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.FUNC, Kind.FLOAT, Kind.TYPE_TAG]) TRAILING_FIXED[kind] = 0;
+for (const kind of [Kind.INT, Kind.VAR, Kind.DECL_TAG]) TRAILING_FIXED[kind] = 4;
+TRAILING_FIXED[Kind.ARRAY] = 12;
+for (const kind of [Kind.STRUCT, Kind.UNION, Kind.DATASEC, Kind.ENUM64]) {
+  TRAILING_FIXED[kind] = 0;
+  TRAILING_PER_ITEM[kind] = 12;
+}
+for (const kind of [Kind.ENUM, Kind.FUNC_PROTO]) {
+  TRAILING_FIXED[kind] = 0;
+  TRAILING_PER_ITEM[kind] = 8;
 }

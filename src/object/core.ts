@@ -10,7 +10,7 @@
 // its instruction is replaced by a call to a helper that does not exist, which
 // the verifier only rejects if that instruction is reachable — so programs can
 // guard optional fields with bpf_core_field_exists() and friends.
-import type { ArrayType, Btf, BtfType, CompositeType, EnumType, IntType, Member } from '../btf/btf.js';
+import { essentialName, type ArrayType, type Btf, type BtfType, type CompositeType, type EnumType, type IntType, type Member } from '../btf/btf.js';
 import { TsbpfError } from '../errors.js';
 import { INSN_SIZE, Insns, OP_CALL } from './insn.js';
 import type { ProgramCoreRelo } from './spec.js';
@@ -474,8 +474,11 @@ class CandidateCache {
     let ids = this.byLocalId.get(localId);
     if (!ids) {
       const localType = this.local.type(localId);
-      const sameName = essentialNameIndex(this.target).get(essentialName(nameOf(localType))) ?? [];
-      ids = sameName.filter((id) => kindsCompatible(localType.kind, this.target.kindOf(id)));
+      const sameName = this.target.idsByEssentialName(essentialName(nameOf(localType)));
+      ids = sameName.filter((id) => {
+        const kind = this.target.kindOf(id);
+        return !UNRELOCATABLE_KINDS.has(kind) && kindsCompatible(localType.kind, kind);
+      });
       this.byLocalId.set(localId, ids);
     }
     return ids;
@@ -486,41 +489,8 @@ class CandidateCache {
   }
 }
 
-/** `task_struct___v2` → `task_struct`: a "flavour" suffix after the last `___` is ignored when matching names. */
-export function essentialName(name: string): string {
-  // Greedy: the separator found is the last one with a non-underscore on both sides.
-  const flavoured = /^(.*[^_])___[^_]/s.exec(name);
-  return flavoured ? flavoured[1]! : name;
-}
-
-const essentialNameIndexes = new WeakMap<Btf, Map<string, number[]>>();
-
-/** Kinds that can never be a relocation's root; skipping them keeps the kernel's index small (56k functions). */
+/** Kinds that can never be a relocation's root. */
 const UNRELOCATABLE_KINDS = new Set(['func', 'func_proto', 'var', 'datasec', 'decl_tag']);
-
-/** Every named type of a BTF by essential name, built once per BTF. */
-function essentialNameIndex(btf: Btf): Map<string, number[]> {
-  let index = essentialNameIndexes.get(btf);
-  if (!index) {
-    index = new Map();
-    for (let owner: Btf | undefined = btf; owner; owner = owner.base) {
-      // Read only each record's name offset (its first word): decoding the
-      // members of the kernel's ten thousand structs would cost far more.
-      const view = new DataView(owner.bytes.buffer, owner.bytes.byteOffset, owner.bytes.byteLength);
-      for (let id = owner.firstId; id < owner.end; id++) {
-        if (UNRELOCATABLE_KINDS.has(owner.kindOf(id))) continue;
-        const name = owner.string(view.getUint32(owner.typeOffset(id), owner.littleEndian));
-        if (name === '') continue;
-        const key = essentialName(name);
-        const ids = index.get(key);
-        if (ids) ids.push(id);
-        else index.set(key, [id]);
-      }
-    }
-    essentialNameIndexes.set(btf, index);
-  }
-  return index;
-}
 
 // ---------------------------------------------------------------------------
 // Type relations (libbpf's rules).
