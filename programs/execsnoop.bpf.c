@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
-/* execsnoop: one ring buffer record for every execve() on the machine.
- * Filters are read-only globals that user space sets before loading, so the
- * verifier sees them as constants and prunes the disabled branches. */
+/* execsnoop: one ring buffer record for every execve() on the machine, with
+ * the filters of include/snoop_filters.h. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include "include/kernel_types.h"
+#include "include/snoop_filters.h"
 
-#define TASK_COMM_LEN 16
 #define FILENAME_LEN 256
 
 struct event {
@@ -22,25 +21,6 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
-
-/* 0: every process; else only this process id (tgid). */
-const volatile __u32 target_pid = 0;
-/* Empty: every command; else only processes whose comm equals it. */
-const volatile char target_comm[TASK_COMM_LEN] = {};
-
-/* Records the ring buffer had no room for; user space reads it after load. */
-__u64 lost_events = 0;
-
-static __always_inline int comm_matches(const char *comm)
-{
-	for (int i = 0; i < TASK_COMM_LEN; i++) {
-		if (comm[i] != target_comm[i])
-			return 0;
-		if (comm[i] == 0)
-			return 1;
-	}
-	return 1;
-}
 
 SEC("tracepoint/syscalls/sys_enter_execve")
 int execsnoop(struct syscall_enter_ctx *ctx)

@@ -3,8 +3,11 @@
 import { SyscallError, TsbpfError } from './errors.js';
 import type { Command } from './commands/command.js';
 import { execsnoopCommand } from './commands/execsnoop.js';
+import { opensnoopCommand } from './commands/opensnoop.js';
+import { inspectCommand } from './commands/inspect.js';
+import { loadCommand } from './commands/load.js';
 
-const commands: readonly Command[] = [execsnoopCommand];
+const commands: readonly Command[] = [execsnoopCommand, opensnoopCommand, inspectCommand, loadCommand];
 
 const usage = `usage: tsbpf <command> [options]
 
@@ -25,6 +28,12 @@ async function main(argv: string[]): Promise<number> {
   }
   return command.run(rest);
 }
+
+// `tsbpf opensnoop | head`: a closed pipe ends the output, not in a crash.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(0);
+});
 
 main(process.argv.slice(2)).then(
   (code) => {

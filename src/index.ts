@@ -14,8 +14,14 @@ export { ElfFile, type Section, type ElfSymbol, type Relocation } from './elf/el
 export { Btf, Kind, type BtfType } from './btf/btf.js';
 export { parseBtfExt, type BtfExt } from './btf/ext.js';
 export { encodeValue, decodeValue } from './btf/values.js';
+export { typeName } from './btf/format.js';
+export { describeObject, formatDescription, type ObjectDescription } from './object/describe.js';
+export { ensureBpffs, BPFFS_ROOT } from './attach/bpffs.js';
+export { kernelVersionCode, parseKernelConfig, type KernelConfig } from './loader/externs.js';
+export { type ExternSpec, type ExternKind } from './object/externs.js';
 export { RingBuffer, type WaitOptions } from './ringbuf/ringbuf.js';
 export { RingConsumer, type RingMemory, type RecordCallback, RINGBUF_BUSY_BIT, RINGBUF_DISCARD_BIT, RINGBUF_HEADER_SIZE } from './ringbuf/consumer.js';
 export { runExecsnoop, decodeExecEvent, formatExecEvent, EXECSNOOP_OBJECT, type ExecEvent } from './tools/execsnoop.js';
+export { runOpensnoop, decodeOpenEvent, formatOpenEvent, openFlagNames, OPENSNOOP_OBJECT, type OpenEvent } from './tools/opensnoop.js';
 export { runTracer, type TracerOptions, type TracerSummary } from './tools/tracer.js';
 export * from './errors.js';

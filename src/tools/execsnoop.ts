@@ -1,7 +1,7 @@
 // `tsbpf execsnoop`: one line per program started on the machine, from
 // programs/execsnoop.bpf.o through its ring buffer.
 import { fileURLToPath } from 'node:url';
-import { columns, cString, runTracer, type TracerSummary } from './tracer.js';
+import { columns, cString, runSnoop, type SnoopOptions, type TracerSummary } from './tracer.js';
 
 export const EXECSNOOP_OBJECT = fileURLToPath(new URL('../../programs/execsnoop.bpf.o', import.meta.url));
 
@@ -30,27 +30,11 @@ export function decodeExecEvent(view: DataView, offset: number): ExecEvent {
   };
 }
 
-export interface ExecsnoopOptions {
-  /** Only this process id. */
-  pid?: number;
-  /** Only processes whose command name (comm, at most 15 bytes) is this. */
-  comm?: string;
-  /** Called for every exec. */
-  onEvent: (event: ExecEvent) => void;
-  /** Stops tracing. */
-  signal: AbortSignal;
-  objectPath?: string;
-}
+export type ExecsnoopOptions = SnoopOptions<ExecEvent>;
 
 /** Traces execs until the signal aborts. */
 export function runExecsnoop(options: ExecsnoopOptions): Promise<TracerSummary> {
-  return runTracer({
-    objectPath: options.objectPath ?? EXECSNOOP_OBJECT,
-    constants: { target_pid: options.pid ?? 0, target_comm: options.comm ?? '' },
-    decode: (view, offset, length) => (length < EXEC_EVENT_SIZE ? undefined : decodeExecEvent(view, offset)),
-    onEvent: options.onEvent,
-    signal: options.signal,
-  });
+  return runSnoop({ objectPath: EXECSNOOP_OBJECT, recordSize: EXEC_EVENT_SIZE, decode: decodeExecEvent }, options);
 }
 
 const WIDTHS = [7, 7, 7, 16];

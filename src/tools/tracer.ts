@@ -38,6 +38,42 @@ export async function runTracer<Event>(options: TracerOptions<Event>): Promise<T
   return { events, lost: object.readVariable('lost_events') as bigint };
 }
 
+/** What the filtering tools (execsnoop, opensnoop) take. */
+export interface SnoopOptions<Event> {
+  /** Only this process id. */
+  pid?: number;
+  /** Only threads whose command name (comm, at most 15 bytes) is this. */
+  comm?: string;
+  /** Called for every event. */
+  onEvent: (event: Event) => void;
+  /** Stops tracing. */
+  signal: AbortSignal;
+  objectPath?: string;
+}
+
+/** What a tool's object provides to runSnoop. */
+export interface SnoopTool<Event> {
+  /** The committed object, used unless the options name another. */
+  objectPath: string;
+  /** sizeof(struct event): shorter records are dropped. */
+  recordSize: number;
+  decode: (view: DataView, offset: number) => Event;
+}
+
+/**
+ * runTracer for an object that follows the tools' conventions: the
+ * `target_pid` (0: all) and `target_comm` ('': all) filters, fixed-size records.
+ */
+export function runSnoop<Event>(tool: SnoopTool<Event>, options: SnoopOptions<Event>): Promise<TracerSummary> {
+  return runTracer({
+    objectPath: options.objectPath ?? tool.objectPath,
+    constants: { target_pid: options.pid ?? 0, target_comm: options.comm ?? '' },
+    decode: (view, offset, length) => (length < tool.recordSize ? undefined : tool.decode(view, offset)),
+    onEvent: options.onEvent,
+    signal: options.signal,
+  });
+}
+
 const decoder = new TextDecoder();
 
 /** A NUL-terminated string in a fixed-size char array of a record. */
