@@ -40,7 +40,9 @@ test('reads BTF.ext func_info, line_info and CO-RE relocations', () => {
   assert.ok(lines.length > 10);
   assert.ok(lines.some((l) => l.line.includes('bpf_ringbuf_reserve')));
   // Source paths are relative (make programs maps the build directory to '.').
-  assert.deepEqual([...new Set(lines.map((l) => l.fileName))].sort(), ['./execsnoop.bpf.c', './include/snoop_filters.h']);
+  const files = [...new Set(lines.map((l) => l.fileName))];
+  assert.ok(files.includes('./execsnoop.bpf.c') && files.some((f) => f.endsWith('include/snoop_filters.h')), files.join());
+  assert.ok(files.every((f) => f.startsWith('./')), files.join());
   const relos = info.coreRelos.get(section)!;
   assert.equal(relos.length, 2);
   assert.deepEqual(relos.map((r) => [btf.type(r.typeId).name, r.accessString, r.kind]), [['task_struct', '0:1', 0], ['task_struct', '0:0', 0]]);
