@@ -4,7 +4,24 @@ import { attachTracepoint } from '../attach/tracepoint.js';
 import type { Link } from '../attach/link.js';
 import { ClosedError, TsbpfError } from '../errors.js';
 import type { ProgramSpec } from '../object/spec.js';
-import { closeFd, objPin, progTestRun, type TestRunOptions, type TestRunResult } from '../syscall/index.js';
+import { closeFd, objPin, progInfoByFd, progTag, progTestRun, type TestRunOptions, type TestRunResult } from '../syscall/index.js';
+
+/** What the kernel says about a loaded program (BPF_OBJ_GET_INFO_BY_FD). */
+export interface ProgramInfo {
+  /** The kernel's name (at most 15 characters). */
+  name: string;
+  /** BPF_PROG_TYPE_* number. */
+  type: number;
+  id: number;
+  /** 16 hex digits: a hash of the instructions as loaded, map references zeroed. */
+  tag: string;
+  /** Translated instructions, in instructions (not bytes). */
+  xlatedInsns: number;
+  mapIds: number[];
+  /** Instructions the verifier processed. */
+  verifiedInsns: number;
+  btfId: number;
+}
 
 export class BpfProgram {
   private fdValue: number;
@@ -52,6 +69,25 @@ export class BpfProgram {
     }
     this.links.add(link);
     return link;
+  }
+
+  info(): ProgramInfo {
+    const { info, mapIds } = progInfoByFd(this.fd, { xlated: false });
+    return {
+      name: info.name('name'),
+      type: info.u32('type'),
+      id: info.u32('id'),
+      tag: progTag(info),
+      xlatedInsns: info.u32('xlated_prog_len') / 8,
+      mapIds,
+      verifiedInsns: info.u32('verified_insns'),
+      btfId: info.u32('btf_id'),
+    };
+  }
+
+  /** The kernel's translated instructions (after verification and rewriting; map loads show map ids). */
+  xlated(): Uint8Array {
+    return progInfoByFd(this.fd, { mapIds: false }).xlated;
   }
 
   pin(path: string): void {

@@ -205,9 +205,9 @@ export class ObjectSpec {
 
 /** Links one entry function with every subprogram it calls or takes the address of. */
 class Linker {
-  private readonly out: number[][] = [];
   private length = 0;
   private readonly placed = new Map<BpfFunction, number>();
+  private readonly code: { start: number; bytes: Uint8Array }[] = [];
   private readonly mapReferences: MapReference[] = [];
   private readonly externReferences: ExternReference[] = [];
   private readonly coreRelos: ProgramCoreRelo[] = [];
@@ -221,45 +221,45 @@ class Linker {
   ) {}
 
   link(entry: BpfFunction, kind: ProgramKind): ProgramSpec {
-    const pending: BpfFunction[] = [];
-    const place = (fn: BpfFunction): number => {
-      let start = this.placed.get(fn);
-      if (start === undefined) {
-        start = this.length / INSN_SIZE;
-        this.placed.set(fn, start);
-        this.length += fn.end - fn.start;
-        pending.push(fn);
-      }
-      return start;
-    };
-    place(entry);
-    const chunks: Uint8Array[] = [];
-    for (let fn = pending.shift(); fn; fn = pending.shift()) chunks.push(this.relocateFunction(fn, place));
+    this.place(entry);
     const insns = new Uint8Array(this.length);
-    let at = 0;
-    for (const chunk of chunks) {
-      insns.set(chunk, at);
-      at += chunk.length;
-    }
-    const type = ProgType[kind.type];
+    for (const { start, bytes } of this.code) insns.set(bytes, start * INSN_SIZE);
+    const byInsn = (a: { insnOffset: number }, b: { insnOffset: number }) => a.insnOffset - b.insnOffset;
     return {
       name: entry.symbol.name,
       section: entry.section.name,
       kind,
-      type,
+      type: ProgType[kind.type],
       expectedAttachType: kind.attachType ? AttachType[kind.attachType] : 0,
       flags: kind.sleepable ? 1 << 4 : 0,
       insns,
       mapReferences: this.mapReferences,
       externReferences: this.externReferences,
       coreRelos: this.coreRelos,
-      funcInfo: this.funcInfo,
-      lineInfo: this.lineInfo,
+      funcInfo: this.funcInfo.sort(byInsn),
+      lineInfo: this.lineInfo.sort(byInsn),
     };
   }
 
+  /**
+   * The instruction index of `fn` in the linked program. A function seen for
+   * the first time is appended and linked at once, so its own callees follow
+   * it before the caller's next one (depth first) — libbpf's layout, which
+   * keeps program tags and the kernel's translated code identical to it.
+   */
+  private place = (fn: BpfFunction): number => {
+    let start = this.placed.get(fn);
+    if (start === undefined) {
+      start = this.length / INSN_SIZE;
+      this.placed.set(fn, start);
+      this.length += fn.end - fn.start;
+      this.code.push({ start, bytes: this.relocateFunction(fn) });
+    }
+    return start;
+  };
+
   /** Copies one function, resolving calls and ld_imm64 references; returns its instructions. */
-  private relocateFunction(fn: BpfFunction, place: (fn: BpfFunction) => number): Uint8Array {
+  private relocateFunction(fn: BpfFunction): Uint8Array {
     const bytes = fn.section.data.slice(fn.start, fn.end);
     const insns = new Insns(bytes);
     const base = this.placed.get(fn)!;
@@ -272,11 +272,11 @@ class Linker {
         this.referenceExtern(insns, i, base, reloc.symbol, where);
       } else if (insns.isPseudoCall(i)) {
         const target = this.callTarget(fn, i, insns.imm(i), reloc, where);
-        insns.setImm(i, place(target) - (base + i) - 1);
+        insns.setImm(i, this.place(target) - (base + i) - 1);
       } else if (reloc) {
         if (reloc.type !== R_BPF_64_64 && reloc.type !== R_BPF_64_32) throw new ObjectError(`${where}: unsupported relocation type ${reloc.type}`);
         if (!insns.isLdImm64(i)) throw new ObjectError(`${where}: relocation against '${reloc.symbol.name}' on an instruction that is not ld_imm64 or call`);
-        this.relocateLoad(insns, i, base, reloc, place, where);
+        this.relocateLoad(insns, i, base, reloc, where);
       }
       if (insns.isLdImm64(i)) i++;
     }
@@ -297,7 +297,7 @@ class Linker {
     return this.functionAt(section, targetOffset, where);
   }
 
-  private relocateLoad(insns: Insns, i: number, base: number, reloc: Relocation, place: (fn: BpfFunction) => number, where: string): void {
+  private relocateLoad(insns: Insns, i: number, base: number, reloc: Relocation, where: string): void {
     const symbol = reloc.symbol;
     const section = this.sectionOf(symbol, where);
     const imm = insns.imm(i);
@@ -305,7 +305,7 @@ class Linker {
       // The address of a function: a callback for bpf_loop and friends.
       const target = this.functionAt(section, symbol.type === STT_SECTION ? symbol.value + imm : symbol.value, where);
       insns.setSrcReg(i, PSEUDO_FUNC);
-      insns.setImm(i, place(target) - (base + i) - 1);
+      insns.setImm(i, this.place(target) - (base + i) - 1);
       return;
     }
     const map = this.spec.mapForSymbol(symbol, section.index);

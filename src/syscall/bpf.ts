@@ -1,9 +1,10 @@
 // bpf(2), one function per command tsbpf uses. Each takes plain values,
 // fills the attr through its layout and throws a typed error on failure.
-import { SyscallError, VerifierError } from '../errors.js';
+import { SyscallError, TsbpfError, VerifierError } from '../errors.js';
 import { errnoName, fail, lastErrno, raw, SYS } from './libc.js';
 import {
   btfLoadAttr,
+  getIdAttr,
   linkCreateAttr,
   mapCreateAttr,
   mapElemAttr,
@@ -12,6 +13,7 @@ import {
   mapNextKeyAttr,
   objInfoAttr,
   objPinAttr,
+  progInfo,
   progLoadAttr,
   rawTracepointOpenAttr,
   Struct,
@@ -30,6 +32,7 @@ export const BPF_CMD = {
   OBJ_PIN: 6,
   OBJ_GET: 7,
   PROG_TEST_RUN: 10,
+  MAP_GET_FD_BY_ID: 14,
   OBJ_GET_INFO_BY_FD: 15,
   RAW_TRACEPOINT_OPEN: 17,
   BTF_LOAD: 18,
@@ -105,6 +108,80 @@ export function mapInfoByFd(fd: number): Struct<typeof mapInfo> {
   const info = new Struct(mapInfo);
   bpf('OBJ_GET_INFO_BY_FD', new Struct(objInfoAttr, { bpf_fd: fd, info_len: mapInfo.size, info: info.bytes }));
   return info;
+}
+
+/** A new fd for the map with this id (BPF_MAP_GET_FD_BY_ID); the caller closes it. */
+export function mapGetFdById(id: number): number {
+  return bpf('MAP_GET_FD_BY_ID', new Struct(getIdAttr, { map_id: id }), `map id ${id}`);
+}
+
+export interface ProgInfoOptions {
+  /** Fetch the translated (post-verifier) instructions; default true. */
+  xlated?: boolean;
+  /** Fetch the ids of the maps the program uses; default true. */
+  mapIds?: boolean;
+  /** Fetch func_info / line_info records (8 / 16 bytes each); default false. */
+  funcInfo?: boolean;
+  lineInfo?: boolean;
+}
+
+export interface ProgInfo {
+  /** The kernel's struct bpf_prog_info, from the call that filled in the buffers. */
+  info: Struct<typeof progInfo>;
+  /** Translated instructions, as the kernel dumps them (map loads show map ids). Empty unless asked for. */
+  xlated: Uint8Array;
+  mapIds: number[];
+  funcInfo: Uint8Array;
+  lineInfo: Uint8Array;
+}
+
+/** The 8-byte program tag (a hash of the instructions as loaded), as hex. */
+export function progTag(info: Struct<typeof progInfo>): string {
+  const at = progInfo.fields.tag.offset;
+  return info.bytes.subarray(at, at + 8).toString('hex');
+}
+
+/**
+ * BPF_OBJ_GET_INFO_BY_FD on a program, in two steps: the first call reports
+ * the lengths, the second passes buffers of those lengths. Only the fields
+ * asked for are sent back non-zero (the kernel writes through every non-zero
+ * length whose pointer is set, so a length without a buffer would fault).
+ */
+export function progInfoByFd(fd: number, options: ProgInfoOptions = {}): ProgInfo {
+  const getInfo = (info: Struct<typeof progInfo>) =>
+    bpf('OBJ_GET_INFO_BY_FD', new Struct(objInfoAttr, { bpf_fd: fd, info_len: progInfo.size, info: info.bytes }), `program fd ${fd}`);
+  const sizes = new Struct(progInfo);
+  getInfo(sizes);
+  const xlated = new Uint8Array(options.xlated === false ? 0 : sizes.u32('xlated_prog_len'));
+  const mapIds = new Uint8Array(options.mapIds === false ? 0 : sizes.u32('nr_map_ids') * 4);
+  const funcInfoSize = sizes.u32('func_info_rec_size');
+  const lineInfoSize = sizes.u32('line_info_rec_size');
+  const funcInfo = new Uint8Array(options.funcInfo ? sizes.u32('nr_func_info') * funcInfoSize : 0);
+  const lineInfo = new Uint8Array(options.lineInfo ? sizes.u32('nr_line_info') * lineInfoSize : 0);
+  const info = new Struct(progInfo, {
+    xlated_prog_len: xlated.length,
+    xlated_prog_insns: xlated,
+    nr_map_ids: mapIds.length / 4,
+    map_ids: mapIds,
+    func_info_rec_size: funcInfo.length ? funcInfoSize : 0,
+    nr_func_info: funcInfo.length ? funcInfo.length / funcInfoSize : 0,
+    func_info: funcInfo,
+    line_info_rec_size: lineInfo.length ? lineInfoSize : 0,
+    nr_line_info: lineInfo.length ? lineInfo.length / lineInfoSize : 0,
+    line_info: lineInfo,
+  });
+  getInfo(info);
+  if (info.u32('xlated_prog_len') !== 0 && xlated.length && info.u64('xlated_prog_insns') === 0n) {
+    throw new TsbpfError(`program fd ${fd}: the kernel withheld the translated instructions (bpf_dump_raw_ok: needs CAP_SYS_ADMIN, or kptr_restrict allows it)`);
+  }
+  const view = new DataView(mapIds.buffer, mapIds.byteOffset, mapIds.byteLength);
+  return {
+    info,
+    xlated,
+    mapIds: Array.from({ length: mapIds.length / 4 }, (_, i) => view.getUint32(i * 4, true)),
+    funcInfo,
+    lineInfo,
+  };
 }
 
 const MAX_LOG_SIZE = (2 ** 32 - 1) >>> 2; // the kernel's limit for log_size

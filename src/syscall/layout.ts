@@ -167,6 +167,57 @@ export const mapInfo = layout('struct bpf_map_info', 88, '', {
   map_extra: [80, 'u64'],
 });
 
+// BPF_MAP_GET_FD_BY_ID: the id is an anonymous union member (start_id, prog_id, map_id, …).
+export const getIdAttr = attr('', {
+  map_id: [0, 'u32'],
+  next_id: [4, 'u32'],
+  open_flags: [8, 'u32'],
+});
+
+// 232 bytes on 6.1 headers and on 6.18. `tag` is `__u8 tag[8]`: declared as
+// an 8-byte field so its place is checked, read as bytes (never as a number).
+// The one bitfield (gpl_compatible, sharing its 8-byte word with ifindex) is
+// left out.
+export const progInfo = layout('struct bpf_prog_info', 232, '', {
+  type: [0, 'u32'],
+  id: [4, 'u32'],
+  tag: [8, 'u64'],
+  jited_prog_len: [16, 'u32'],
+  xlated_prog_len: [20, 'u32'],
+  jited_prog_insns: [24, 'ptr'],
+  xlated_prog_insns: [32, 'ptr'],
+  load_time: [40, 'u64'],
+  created_by_uid: [48, 'u32'],
+  nr_map_ids: [52, 'u32'],
+  map_ids: [56, 'ptr'],
+  name: [64, 'name'],
+  ifindex: [80, 'u32'],
+  netns_dev: [88, 'u64'],
+  netns_ino: [96, 'u64'],
+  nr_jited_ksyms: [104, 'u32'],
+  nr_jited_func_lens: [108, 'u32'],
+  jited_ksyms: [112, 'ptr'],
+  jited_func_lens: [120, 'ptr'],
+  btf_id: [128, 'u32'],
+  func_info_rec_size: [132, 'u32'],
+  func_info: [136, 'ptr'],
+  nr_func_info: [144, 'u32'],
+  nr_line_info: [148, 'u32'],
+  line_info: [152, 'ptr'],
+  jited_line_info: [160, 'ptr'],
+  nr_jited_line_info: [168, 'u32'],
+  line_info_rec_size: [172, 'u32'],
+  jited_line_info_rec_size: [176, 'u32'],
+  nr_prog_tags: [180, 'u32'],
+  prog_tags: [184, 'ptr'],
+  run_time_ns: [192, 'u64'],
+  run_cnt: [200, 'u64'],
+  recursion_misses: [208, 'u64'],
+  verified_insns: [216, 'u32'],
+  attach_btf_obj_id: [220, 'u32'],
+  attach_btf_id: [224, 'u32'],
+});
+
 // 128 bytes (PERF_ATTR_SIZE_VER7) covers every field we set and is understood
 // by every kernel since 5.x; `flags` is the word of single-bit fields
 // (disabled, inherit, …), located in the tests through `disabled`.
