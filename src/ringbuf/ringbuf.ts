@@ -111,8 +111,9 @@ export class RingBuffer {
    */
   async *records(options: { signal?: AbortSignal; batch?: number } = {}): AsyncGenerator<Uint8Array> {
     const batch: Uint8Array[] = [];
-    const copy: RecordCallback = (view, offset, length) => {
-      batch.push(new Uint8Array(view.buffer, view.byteOffset + offset, length).slice());
+    const bytes = this.consumer.bytes;
+    const copy: RecordCallback = (_view, offset, length) => {
+      batch.push(bytes.slice(offset, offset + length));
     };
     while (!this.closed && !options.signal?.aborted) {
       this.consume(copy, options.batch ?? 1024);
