@@ -156,3 +156,24 @@ test('object BTF round-trips too', () => {
 function bigints(_key: string, value: unknown): unknown {
   return typeof value === 'bigint' ? `${value}n` : value;
 }
+
+test('split BTF (as module BTF) continues its base\'s type ids and strings', () => {
+  const base = new Btf(encodeBtf([
+    { id: 1, kind: 'int', name: 'int', size: 4, signed: true, char: false, bool: false, bitOffset: 0, bits: 32 },
+    { id: 2, kind: 'struct', name: 'task_struct', size: 8, members: [{ name: 'pid', type: 1, bitOffset: 0, bitSize: 0 }] },
+  ]));
+  const split = new Btf(encodeBtf([
+    { id: 3, kind: 'ptr', name: '', type: 2 },
+    // Reuses base strings ('pid') and adds its own ('module_thing').
+    { id: 4, kind: 'struct', name: 'module_thing', size: 16, members: [{ name: 'pid', type: 1, bitOffset: 0, bitSize: 0 }, { name: 'task', type: 3, bitOffset: 64, bitSize: 0 }] },
+    { id: 5, kind: 'struct', name: 'task_struct___module', size: 4, members: [] },
+  ], base), base);
+  assert.equal(split.firstId, 3);
+  assert.equal(split.end, 6);
+  assert.equal(split.type(2).name, 'task_struct', 'base ids resolve through the split BTF');
+  const thing = split.typeByName('module_thing', 'struct')!;
+  assert.deepEqual(thing.members.map((m) => [m.name, split.sizeof(m.type)]), [['pid', 4], ['task', 8]]);
+  assert.deepEqual(split.idsByName('task_struct'), [2]);
+  assert.deepEqual(split.idsByEssentialName('task_struct'), [2, 5]);
+  assert.throws(() => split.type(6), /does not exist/);
+});

@@ -190,6 +190,11 @@ export class Btf {
     this.decoded = new Array(this.count);
   }
 
+  /** Bytes in the string section (split BTF's string offsets start here). */
+  get stringSectionSize(): number {
+    return this.stringsLength;
+  }
+
   /** Number of the last id plus one: ids range over [1, end). */
   get end(): number {
     return this.firstId + this.count;

@@ -1,20 +1,26 @@
 // Decoded BTF types → BTF bytes (the inverse of btf.ts): a header, the type
 // records in id order and a deduplicated string table. Used to check that
 // decoding loses nothing, and to build BTF in tests.
-import { BTF_MAGIC, Kind, type BtfType } from './btf.js';
+import { BTF_MAGIC, Kind, type Btf, type BtfType } from './btf.js';
 
 const HEADER_SIZE = 24;
 
 class StringTable {
   private readonly offsets = new Map<string, number>([['', 0]]);
-  private readonly chunks: Uint8Array[] = [new Uint8Array(1)];
-  private length = 1;
+  private readonly chunks: Uint8Array[];
+  private length: number;
   private readonly encoder = new TextEncoder();
+
+  /** Split BTF continues its base's string offsets (and reuses its empty string). */
+  constructor(private readonly baseLength: number) {
+    this.chunks = baseLength ? [] : [new Uint8Array(1)];
+    this.length = baseLength ? 0 : 1;
+  }
 
   offset(text: string): number {
     let offset = this.offsets.get(text);
     if (offset === undefined) {
-      offset = this.length;
+      offset = this.baseLength + this.length;
       const bytes = this.encoder.encode(`${text}\0`);
       this.chunks.push(bytes);
       this.length += bytes.length;
@@ -34,9 +40,12 @@ class StringTable {
   }
 }
 
-/** Encodes `types` (ids 1, 2, … in order; `void` is not listed) as little-endian BTF. */
-export function encodeBtf(types: readonly BtfType[]): Uint8Array {
-  const strings = new StringTable();
+/**
+ * Encodes `types` as little-endian BTF: ids 1, 2, … in order (`void` is not
+ * listed), or, given a base, split BTF whose ids and strings continue the base's.
+ */
+export function encodeBtf(types: readonly BtfType[], base?: Btf): Uint8Array {
+  const strings = new StringTable(base?.stringSectionSize ?? 0);
   const words: number[] = [];
   const header = (name: string, kind: number, vlen: number, kflag: boolean, sizeOrType: number) => {
     words.push(strings.offset(name), ((kflag ? 1 : 0) << 31) | (kind << 24) | vlen, sizeOrType);
