@@ -3,7 +3,9 @@ import { test } from 'node:test';
 import { NotFoundError, ObjectError } from '../src/errors.ts';
 import { Insns } from '../src/object/insn.ts';
 import { BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, MapType } from '../src/object/maps.ts';
-import { programKind } from '../src/object/sections.ts';
+import { AttachType, programKind, ProgType } from '../src/object/sections.ts';
+import { Btf } from '../src/btf/btf.ts';
+import { existsSync, readFileSync } from 'node:fs';
 import { ObjectSpec } from '../src/object/spec.ts';
 import { programBytes } from './helpers.ts';
 
@@ -96,4 +98,23 @@ test('section names map to program types like libbpf', () => {
   assert.equal(programKind('syscall')?.sleepable, true);
   assert.equal(programKind('tracepointx'), undefined);
   assert.equal(programKind('.text'), undefined);
+});
+
+test('program and attach type numbers are the kernel\'s (enum bpf_prog_type, enum bpf_attach_type in its BTF)', (t) => {
+  const path = '/sys/kernel/btf/vmlinux';
+  if (!existsSync(path)) return t.skip('this kernel exposes no BTF at /sys/kernel/btf/vmlinux');
+  const btf = new Btf(readFileSync(path));
+  const values = (name: string, prefix: string) => new Map(btf.typeByName(name, 'enum')!.values.map((v) => [v.name.slice(prefix.length), Number(v.value)]));
+  const progTypes = values('bpf_prog_type', 'BPF_PROG_TYPE_');
+  for (const [name, value] of Object.entries(ProgType)) assert.equal(progTypes.get(name), value, `BPF_PROG_TYPE_${name}`);
+  const attachTypes = values('bpf_attach_type', 'BPF_');
+  for (const [name, value] of Object.entries(AttachType)) assert.equal(attachTypes.get(name), value, `BPF_${name}`);
+});
+
+test('the longest section pattern wins, and xdp.frags sets BPF_F_XDP_HAS_FRAGS', () => {
+  assert.deepEqual([programKind('xdp.frags/devmap')?.attachType, programKind('xdp.frags/devmap')?.frags], ['XDP_DEVMAP', true]);
+  assert.equal(programKind('sk_reuseport/migrate')?.attachType, 'SK_REUSEPORT_SELECT_OR_MIGRATE');
+  assert.equal(programKind('uprobe.multi.s//bin/sh:main')?.sleepable, true);
+  assert.equal(programKind('cgroup/sock_release')?.attachType, 'CGROUP_INET_SOCK_RELEASE');
+  assert.equal(programKind('lsm_cgroup/socket_bind')?.attachType, 'LSM_CGROUP');
 });

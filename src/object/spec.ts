@@ -13,7 +13,7 @@ import { btfForKernel } from './btf-fixup.js';
 import { collectExterns, KCONFIG_MAP, type ExternSpec } from './externs.js';
 import { Insns, INSN_SIZE, OP_CALL, PSEUDO_FUNC } from './insn.js';
 import { btfMaps, dataKind, dataMap, legacyMaps, type MapSpec, type VariableSpec } from './maps.js';
-import { programKind, ProgType, AttachType, type ProgramKind } from './sections.js';
+import { AttachType, BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS, programKind, ProgType, type ProgramKind } from './sections.js';
 
 const R_BPF_64_64 = 1;
 const R_BPF_64_32 = 10;
@@ -231,7 +231,7 @@ class Linker {
       kind,
       type: ProgType[kind.type],
       expectedAttachType: kind.attachType ? AttachType[kind.attachType] : 0,
-      flags: kind.sleepable ? 1 << 4 : 0,
+      flags: (kind.sleepable ? BPF_F_SLEEPABLE : 0) | (kind.frags ? BPF_F_XDP_HAS_FRAGS : 0),
       insns,
       mapReferences: this.mapReferences,
       externReferences: this.externReferences,
