@@ -1,0 +1,95 @@
+// The consumer over plain memory (no kernel): the protocol's edge cases, and
+// corrupted shared memory that must give a typed error, never a hang.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { RingCorruptionError } from '../src/errors.ts';
+import { RINGBUF_BUSY_BIT, RINGBUF_DISCARD_BIT, RingConsumer } from '../src/ringbuf/consumer.ts';
+
+const SIZE = 4096;
+
+/** A ring laid out like the kernel's mapping: positions, and the data area twice (writes go to both copies). */
+function fakeRing() {
+  const consumerPos = new BigUint64Array(1);
+  const producerPos = new BigUint64Array(1);
+  const data = new ArrayBuffer(2 * SIZE);
+  const bytes = new Uint8Array(data);
+  const write = (position: number, values: Uint8Array) => {
+    for (let i = 0; i < values.length; i++) {
+      const at = (position + i) % SIZE;
+      bytes[at] = values[i]!;
+      bytes[at + SIZE] = values[i]!;
+    }
+  };
+  const header = (length: number, flags = 0) => {
+    const h = new Uint8Array(8);
+    new DataView(h.buffer).setUint32(0, (length | flags) >>> 0, true);
+    return h;
+  };
+  /** Appends a record at producer_pos and returns where it starts. */
+  const produce = (payload: number[], flags = 0) => {
+    const at = Number(producerPos[0]);
+    write(at, header(payload.length, flags));
+    write(at + 8, Uint8Array.from(payload));
+    producerPos[0] = BigInt(at + ((payload.length + 8 + 7) & ~7));
+    return at;
+  };
+  const consumer = new RingConsumer({ consumerPos, producerPos, data, dataOffset: 0, size: SIZE });
+  const drain = (budget?: number) => {
+    const seen: number[][] = [];
+    consumer.consume((view, offset, length) => {
+      seen.push(Array.from(new Uint8Array(view.buffer, view.byteOffset + offset, length)));
+    }, budget);
+    return seen;
+  };
+  return { consumerPos, producerPos, write, header, produce, consumer, drain };
+}
+
+test('a BUSY record holds back the ones after it; a discarded one is skipped', () => {
+  const ring = fakeRing();
+  ring.produce([1]);
+  const busy = ring.produce([2, 2], RINGBUF_BUSY_BIT);
+  ring.produce([3]);
+  assert.deepEqual(ring.drain(), [[1]]);
+  assert.equal(ring.consumerPos[0], 16n, 'consumer_pos stops at the BUSY record');
+  ring.write(busy, ring.header(2, RINGBUF_DISCARD_BIT)); // the producer discards it
+  assert.deepEqual(ring.drain(), [[3]]);
+  assert.equal(ring.consumerPos[0], ring.producerPos[0]);
+});
+
+test('a record that wraps past the end is read whole through the second mapping', () => {
+  const ring = fakeRing();
+  ring.producerPos[0] = ring.consumerPos[0] = BigInt(SIZE - 16);
+  const payload = Array.from({ length: 40 }, (_, i) => i);
+  ring.produce(payload);
+  assert.deepEqual(ring.drain(), [payload]);
+  assert.equal(ring.consumerPos[0], BigInt(SIZE - 16 + 48));
+});
+
+test('positions far beyond 2^32 keep working (they only grow)', () => {
+  const ring = fakeRing();
+  const start = 2 ** 40 + 8;
+  ring.producerPos[0] = ring.consumerPos[0] = BigInt(start);
+  ring.produce([7, 7, 7]);
+  ring.produce([8]);
+  assert.deepEqual(ring.drain(1), [[7, 7, 7]]);
+  assert.deepEqual(ring.drain(), [[8]]);
+  assert.equal(ring.consumerPos[0], BigInt(start + 32));
+});
+
+test('corrupted shared memory gives a RingCorruptionError, not a hang or an out-of-bounds read', () => {
+  const cases: [string, (ring: ReturnType<typeof fakeRing>) => void, RegExp][] = [
+    ['length past the producer', (ring) => { ring.produce([1]); ring.write(0, ring.header(4000)); }, /longer than the 16 bytes produced/],
+    ['producer not on a record boundary', (ring) => { ring.produce([1]); ring.producerPos[0] += 4n; }, /less than a record header/],
+    ['producer more than a ring ahead', (ring) => { ring.producerPos[0] = BigInt(SIZE * 3); }, /pending in a 4096-byte ring/],
+  ];
+  for (const [name, corrupt, message] of cases) {
+    const ring = fakeRing();
+    corrupt(ring);
+    assert.throws(() => ring.drain(), (e: unknown) => e instanceof RingCorruptionError && message.test(e.message), name);
+  }
+});
+
+test('a ring size that is not a power of two is refused', () => {
+  const memory = { consumerPos: new BigUint64Array(1), producerPos: new BigUint64Array(1), data: new ArrayBuffer(2 * 3000), dataOffset: 0, size: 3000 };
+  assert.throws(() => new RingConsumer(memory), RingCorruptionError);
+});
