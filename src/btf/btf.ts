@@ -152,6 +152,7 @@ export class Btf {
   private readonly offsets: Uint32Array;
   private readonly decoded: (BtfType | undefined)[];
   private readonly nameCache = new Map<string, number[]>();
+  private readonly essentialNameCache = new Map<string, number[]>();
   /** The type section as 32-bit words, when byte order and alignment allow (the fast path). */
   private readonly words: Uint32Array | undefined;
   private readonly decoder = new TextDecoder();
@@ -286,14 +287,18 @@ export class Btf {
    * suffix (how CO-RE names variants of one kernel type), in this BTF and its base.
    */
   idsByEssentialName(name: string): number[] {
-    const wanted = new TextEncoder().encode(name);
-    const own = this.scanNames(wanted[0] ?? 0, (bytes, at) => {
-      if (!prefixEquals(bytes, at, wanted)) return false;
-      const next = bytes[at + wanted.length];
-      if (next === 0) return true;
-      // Possibly a flavour: the last `___` followed by a non-underscore ends the essential name.
-      return next === UNDERSCORE && essentialName(this.decoder.decode(bytes.subarray(at, bytes.indexOf(0, at)))) === name;
-    });
+    let own = this.essentialNameCache.get(name);
+    if (!own) {
+      const wanted = new TextEncoder().encode(name);
+      own = this.scanNames(wanted[0] ?? 0, (bytes, at) => {
+        if (!prefixEquals(bytes, at, wanted)) return false;
+        const next = bytes[at + wanted.length];
+        if (next === 0) return true;
+        // Possibly a flavour: the last `___` followed by a non-underscore ends the essential name.
+        return next === UNDERSCORE && essentialName(this.decoder.decode(bytes.subarray(at, bytes.indexOf(0, at)))) === name;
+      });
+      this.essentialNameCache.set(name, own);
+    }
     return this.base ? [...this.base.idsByEssentialName(name), ...own] : own;
   }
 
@@ -405,33 +410,34 @@ export class Btf {
         return { id, kind, name, type: ref(this.u32(data)), indexType: ref(this.u32(data + 4)), nelems: this.u32(data + 8) };
       case 'struct':
       case 'union': {
-        const members: Member[] = [];
+        // Arrays of the exact size: push() would leave spare capacity on every one of the kernel's types.
+        const members = new Array<Member>(vlen);
         for (let i = 0; i < vlen; i++) {
           const m = data + i * 12;
           const offset = this.u32(m + 8);
-          members.push({
+          members[i] = {
             name: this.string(this.u32(m)),
             type: ref(this.u32(m + 4)),
             bitOffset: kflag ? offset & 0xffffff : offset,
             bitSize: kflag ? offset >>> 24 : 0,
-          });
+          };
         }
         return { id, kind, name, size: sizeOrType, members };
       }
       case 'enum': {
-        const values: EnumValue[] = [];
+        const values = new Array<EnumValue>(vlen);
         for (let i = 0; i < vlen; i++) {
           const raw = this.u32(data + i * 8 + 4);
-          values.push({ name: this.string(this.u32(data + i * 8)), value: BigInt(kflag ? raw | 0 : raw) });
+          values[i] = { name: this.string(this.u32(data + i * 8)), value: BigInt(kflag ? raw | 0 : raw) };
         }
         return { id, kind, name, size: sizeOrType, signed: kflag, values };
       }
       case 'enum64': {
-        const values: EnumValue[] = [];
+        const values = new Array<EnumValue>(vlen);
         for (let i = 0; i < vlen; i++) {
           const e = data + i * 12;
           const value = (BigInt(this.u32(e + 8)) << 32n) | BigInt(this.u32(e + 4));
-          values.push({ name: this.string(this.u32(e)), value: kflag ? BigInt.asIntN(64, value) : value });
+          values[i] = { name: this.string(this.u32(e)), value: kflag ? BigInt.asIntN(64, value) : value };
         }
         return { id, kind, name, size: sizeOrType, signed: kflag, values };
       }
@@ -440,17 +446,17 @@ export class Btf {
       case 'func':
         return { id, kind, name, type: ref(sizeOrType), linkage: vlen };
       case 'func_proto': {
-        const params: Param[] = [];
-        for (let i = 0; i < vlen; i++) params.push({ name: this.string(this.u32(data + i * 8)), type: ref(this.u32(data + i * 8 + 4)) });
+        const params = new Array<Param>(vlen);
+        for (let i = 0; i < vlen; i++) params[i] = { name: this.string(this.u32(data + i * 8)), type: ref(this.u32(data + i * 8 + 4)) };
         return { id, kind, name, returnType: ref(sizeOrType), params };
       }
       case 'var':
         return { id, kind, name, type: ref(sizeOrType), linkage: this.u32(data) };
       case 'datasec': {
-        const vars: VarSecInfo[] = [];
+        const vars = new Array<VarSecInfo>(vlen);
         for (let i = 0; i < vlen; i++) {
           const v = data + i * 12;
-          vars.push({ type: ref(this.u32(v)), offset: this.u32(v + 4), size: this.u32(v + 8) });
+          vars[i] = { type: ref(this.u32(v)), offset: this.u32(v + 4), size: this.u32(v + 8) };
         }
         return { id, kind, name, size: sizeOrType, vars };
       }

@@ -1,5 +1,7 @@
 // The running kernel's BTF, parsed once per process and only when needed.
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
+import { SyscallError } from '../errors.js';
+import { mapFileForever } from '../syscall/index.js';
 import { Btf } from '../btf/btf.js';
 import { TsbpfError } from '../errors.js';
 
@@ -12,7 +14,7 @@ export function loadBtfFile(path = KERNEL_BTF_PATH): Btf {
   if (!btf) {
     let bytes: Uint8Array;
     try {
-      bytes = readFileSync(path);
+      bytes = mapOrRead(path);
     } catch (error) {
       const reason = (error as NodeJS.ErrnoException).code ?? String(error);
       throw new TsbpfError(`cannot read BTF from ${path} (${reason}); this kernel may lack CONFIG_DEBUG_INFO_BTF — pass a BTF file for CO-RE instead`);
@@ -21,4 +23,22 @@ export function loadBtfFile(path = KERNEL_BTF_PATH): Btf {
     cache.set(path, btf);
   }
   return btf;
+}
+
+/** Maps the file (the kernel's BTF can be mapped since 6.16), or reads it where it cannot be. */
+function mapOrRead(path: string): Uint8Array {
+  const fd = openSync(path, 'r');
+  try {
+    const { size } = fstatSync(fd);
+    if (size > 0) {
+      try {
+        return mapFileForever(fd, size, path);
+      } catch (error) {
+        if (!(error instanceof SyscallError)) throw error;
+      }
+    }
+    return readFileSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -48,3 +48,14 @@ export class SharedMapping {
     placeholders.register(this.buffer, { address: this.address, length: this.length });
   }
 }
+
+/**
+ * A read-only private mapping of a whole file, never unmapped: for files read
+ * once and kept for the life of the process (the kernel's BTF), it saves the
+ * copy and the page-sized reads of readFileSync.
+ */
+export function mapFileForever(fd: number, length: number, what: string): Uint8Array {
+  const address = raw.mmap(null, length, PROT_READ, MAP_PRIVATE, fd, 0) as bigint | null;
+  if (address === null || BigInt(address) === MAP_FAILED) fail('mmap', what);
+  return new Uint8Array(externalView(BigInt(address), length));
+}
