@@ -6,9 +6,10 @@
 //   node --import tsx bench/btf-parse.ts --mode warm [--rounds 30] [--warmup 5]
 //   node --expose-gc --import tsx bench/btf-parse.ts --mode memory
 //
-// One parse is readFileSync(path) + new Btf(bytes) + typeByName('task_struct',
+// One parse is mapOrRead(path) (as the loader gets the kernel's BTF: mapped,
+// or read where mapping fails) + new Btf(bytes) + typeByName('task_struct',
 // 'struct'). `cold` times the first parse of this process, from before
-// readFileSync to after the lookup: node's start-up and loading the modules
+// reading (mapping) to after the lookup: node's start-up and loading the modules
 // come before and are not counted (processMs, the time since node started,
 // shows what they add). `warm` times ROUNDS parses after WARMUP untimed ones,
 // each parse starting from the file again (earlier Btf objects are garbage,
@@ -16,11 +17,11 @@
 // measures what the parsed BTF keeps alive — process.memoryUsage() after a
 // full GC, before reading, after parse + lookup, and after decoding every
 // type with btf.type(id). Prints one JSON line with the C anchor's fields.
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { Btf } from '../src/btf/btf.ts';
-import { KERNEL_BTF_PATH } from '../src/loader/kernel-btf.ts';
+import { KERNEL_BTF_PATH, mapOrRead } from '../src/loader/kernel-btf.ts';
 import { nowNs, summarize } from './stats.ts';
 
 const { values: args } = parseArgs({
@@ -46,7 +47,7 @@ interface Sample {
 /** One timed parse + lookup; the Btf comes back apart so that samples kept for statistics do not keep it alive. */
 function parseOnce(): [Sample, Btf] {
   const start = nowNs();
-  const bytes = readFileSync(path);
+  const bytes = mapOrRead(path);
   const read = nowNs();
   const btf = new Btf(bytes);
   const indexed = nowNs();

@@ -122,7 +122,7 @@ fi
 if wants btf; then
   echo
   echo "Kernel BTF: parse $KERNEL_BTF ($(stat -c %s "$KERNEL_BTF") bytes) and look up struct task_struct"
-  echo "$versions; libbpf: btf__parse + btf__find_by_name_kind + btf__free; tsbpf: readFileSync + new Btf + typeByName"
+  echo "$versions; libbpf: btf__parse + btf__find_by_name_kind + btf__free; tsbpf: map (or read) the file + new Btf + typeByName"
   echo "cold = first parse in a fresh process ($COLD_RUNS processes; tsbpf timed inside the process, node start-up excluded);" \
     "warm = $BTF_ROUNDS parses in one process after $BTF_WARMUP; x libbpf = tsbpf/libbpf median time (lower is better)"
   echo

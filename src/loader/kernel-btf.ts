@@ -26,7 +26,7 @@ export function loadBtfFile(path = KERNEL_BTF_PATH): Btf {
 }
 
 /** Maps the file (the kernel's BTF can be mapped since 6.16), or reads it where it cannot be. */
-function mapOrRead(path: string): Uint8Array {
+export function mapOrRead(path: string): Uint8Array {
   const fd = openSync(path, 'r');
   try {
     const { size } = fstatSync(fd);
