@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { Btf } from '../src/btf/btf.ts';
 import { KERNEL_BTF_PATH, mapOrRead } from '../src/loader/kernel-btf.ts';
-import { nowNs, summarize } from './stats.ts';
+import { nowNs, summarize, timedRounds } from './stats.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -66,12 +66,7 @@ switch (args.mode) {
   }
   case 'warm': {
     const rounds = Number(args.rounds);
-    const warmup = Number(args.warmup);
-    const samples: Sample[] = [];
-    for (let round = 0; round < warmup + rounds; round++) {
-      const [sample] = parseOnce();
-      if (round >= warmup) samples.push(sample);
-    }
+    const samples = timedRounds(rounds, Number(args.warmup), () => parseOnce()[0]);
     const typeId = samples[0]!.typeId;
     const summary = summarize(samples, ['totalNs', 'readNs', 'indexNs', 'lookupNs']);
     console.log(JSON.stringify({ ...common, typeId, rounds, ...summary }));

@@ -20,7 +20,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { BpfObject, Btf, KERNEL_BTF_PATH, ObjectSpec, type LoadOptions } from '../src/index.ts';
-import { nowNs, summarize } from './stats.ts';
+import { nowNs, summarize, timedRounds } from './stats.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -76,12 +76,7 @@ switch (args.mode) {
   }
   case 'warm': {
     const rounds = Number(args.rounds);
-    const warmup = Number(args.warmup);
-    const samples: Sample[] = [];
-    for (let round = 0; round < warmup + rounds; round++) {
-      const sample = roundOnce();
-      if (round >= warmup) samples.push(sample);
-    }
+    const samples = timedRounds(rounds, Number(args.warmup), roundOnce);
     console.log(JSON.stringify({
       ...common,
       programs: samples[0]!.programs,

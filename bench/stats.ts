@@ -24,3 +24,13 @@ export function summarize<K extends string>(samples: readonly Record<K, number>[
   }
   return summary;
 }
+
+/** Runs `once` warmup + rounds times and keeps the samples of the timed rounds. */
+export function timedRounds<T>(rounds: number, warmup: number, once: () => T): T[] {
+  const samples: T[] = [];
+  for (let round = 0; round < warmup + rounds; round++) {
+    const sample = once();
+    if (round >= warmup) samples.push(sample);
+  }
+  return samples;
+}

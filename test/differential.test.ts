@@ -18,6 +18,7 @@
 // both orders; any other difference fails. A self-check makes sure both
 // comparisons report deliberately altered instructions, maps and offsets.
 import assert from 'node:assert/strict';
+import { OP_CALL as CALL, OP_LD_IMM64 as LD_IMM64, PSEUDO_CALL, PSEUDO_FUNC, PSEUDO_MAP_FD, PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE, PSEUDO_MAP_VALUE } from '../src/object/insn.ts';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -77,14 +78,6 @@ interface LoadedProgram {
   readonly lineInfo: Uint8Array;
 }
 
-const LD_IMM64 = 0x18;
-const CALL = 0x85;
-const PSEUDO_MAP_FD = 1;
-const PSEUDO_MAP_VALUE = 2;
-const PSEUDO_FUNC = 4;
-const PSEUDO_MAP_IDX = 5;
-const PSEUDO_MAP_IDX_VALUE = 6;
-const PSEUDO_CALL = 1;
 
 interface Insn {
   readonly code: number;

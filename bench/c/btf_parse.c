@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include "bench.h"
 
 struct sample {
 	uint64_t parse_ns; /* btf__parse: read + header + type index */
@@ -35,14 +36,6 @@ static void die(const char *what, int err)
 {
 	fprintf(stderr, "btf_parse: %s: %s\n", what, strerror(err < 0 ? -err : err));
 	exit(1);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* Bytes in use from malloc: small chunks plus mmap()ed large ones (the raw BTF copy). */
@@ -71,20 +64,6 @@ static void parse_once(const char *path, struct sample *s, int measure_heap)
 	s->parse_ns = parsed - start;
 	s->lookup_ns = found - parsed;
 	s->type_id = id;
-}
-
-static int by_value(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Median of n values (sorted in place); the mean of the middle two when n is even. */
-static double median(uint64_t *v, int n)
-{
-	qsort(v, n, sizeof(*v), by_value);
-	return n % 2 ? (double)v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
 }
 
 int main(int argc, char **argv)

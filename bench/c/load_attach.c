@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "bench.h"
 
 #define MAX_LINKS 16
 
@@ -39,14 +40,6 @@ static void die(const char *what, int err)
 {
 	fprintf(stderr, "load_attach: %s: %s\n", what, strerror(err < 0 ? -err : err));
 	exit(1);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* Only warnings reach stderr (libbpf's default also prints its info messages). */
@@ -87,20 +80,6 @@ static void round_once(const char *path, struct sample *s)
 	s->close_ns = closed - attached;
 	s->running_ns = attached - start;
 	s->programs = n;
-}
-
-static int by_value(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Median of n values (sorted in place); the mean of the middle two when n is even. */
-static double median(uint64_t *v, int n)
-{
-	qsort(v, n, sizeof(*v), by_value);
-	return n % 2 ? (double)v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
 }
 
 int main(int argc, char **argv)

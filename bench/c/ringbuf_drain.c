@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "bench.h"
 
 struct bench_args { /* the program's context: programs/ringbuf_bench.bpf.c */
 	uint32_t count;
@@ -46,14 +47,6 @@ static void die(const char *what, int err)
 {
 	fprintf(stderr, "ringbuf_drain: %s: %s\n", what, strerror(err < 0 ? -err : err));
 	exit(1);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* Writes `value` into the `.rodata` variable `name`, found through BTF. */

@@ -11,6 +11,9 @@ export const PSEUDO_MAP_FD = 1;
 export const PSEUDO_MAP_VALUE = 2;
 export const PSEUDO_BTF_ID = 3;
 export const PSEUDO_FUNC = 4;
+/** The kernel's own forms in translated code: the map as an index into fd_array. */
+export const PSEUDO_MAP_IDX = 5;
+export const PSEUDO_MAP_IDX_VALUE = 6;
 /** src_reg of calls: a bpf-to-bpf call, or a call of a kernel function by BTF id. */
 export const PSEUDO_CALL = 1;
 export const PSEUDO_KFUNC_CALL = 2;
