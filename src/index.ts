@@ -16,6 +16,7 @@ export { parseBtfExt, type BtfExt } from './btf/ext.js';
 export { encodeValue, decodeValue } from './btf/values.js';
 export { typeName } from './btf/format.js';
 export { encodeBtf } from './btf/writer.js';
+export { compileDecoder, type RecordDecoder } from './btf/decoder.js';
 export { describeObject, formatDescription, type ObjectDescription } from './object/describe.js';
 export { ensureBpffs, BPFFS_ROOT } from './attach/bpffs.js';
 export { kernelVersionCode, parseKernelConfig, type KernelConfig } from './loader/externs.js';

@@ -9,6 +9,7 @@ import {
 } from '../elf/elf.js';
 import { getByName, NotFoundError, ObjectError } from '../errors.js';
 import { encodeValue } from '../btf/values.js';
+import { compileDecoder, type RecordDecoder } from '../btf/decoder.js';
 import { btfForKernel } from './btf-fixup.js';
 import { collectExterns, KCONFIG_MAP, type ExternSpec } from './externs.js';
 import { Insns, INSN_SIZE, OP_CALL, PSEUDO_FUNC } from './insn.js';
@@ -105,6 +106,17 @@ export class ObjectSpec {
 
   map(name: string): MapSpec {
     return getByName(this.maps, 'map', name);
+  }
+
+  /**
+   * A decoder for records of `struct name` (or union, or typedef of one) from
+   * the object's BTF: `(view, offset) => object`, compiled once.
+   */
+  recordDecoder(name: string): RecordDecoder {
+    if (!this.btf) throw new ObjectError('the object has no BTF to decode records with');
+    const id = ['struct', 'union', 'typedef'].flatMap((kind) => this.btf!.idsByName(name, kind as 'struct'))[0];
+    if (id === undefined) throw new NotFoundError('struct, union or typedef', name, []);
+    return compileDecoder(this.btf, id);
   }
 
   /** Finds a global variable by name in any data section. */
