@@ -192,3 +192,20 @@ test('after close, the ring refuses use and stale views read zeros instead of cr
   assert.throws(() => ring.available(), ClosedError);
   assert.equal(kept!.getUint32(keptOffset + 4, true), 0, 'the old view now reads the placeholder');
 });
+
+test('query() and stats() report positions, records, bytes, discards and wake-ups', async (t) => {
+  const producer = openProducer(t);
+  if (!producer) return;
+  const { ring, run } = producer;
+  run({ count: 21, firstSeq: 0, minSize: 24, maxSize: 24, discardEvery: 7 });
+  const before = ring.query();
+  assert.equal(before.size, 64 * 1024);
+  assert.equal(before.available, 18 * 32 + 3 * 72);
+  assert.equal(before.producerPos - before.consumerPos, BigInt(before.available));
+  assert.equal(ring.consume(() => {}), 18);
+  setTimeout(() => run({ count: 1, firstSeq: 100, minSize: 24, maxSize: 24 }), 20);
+  assert.equal(await ring.wait({ timeoutMs: 5000 }), true);
+  ring.consume(() => {});
+  assert.deepEqual(ring.stats(), { records: 19, bytes: before.available + 32, discarded: 3, busyStalls: 0, wakeups: 1 });
+  assert.equal(ring.query().available, 0);
+});

@@ -44,6 +44,18 @@ export interface RingMemory {
  */
 export type RecordCallback = (view: DataView, offset: number, length: number) => boolean | void;
 
+/** What this consumer has seen since it was created. */
+export interface ConsumerStats {
+  /** Records delivered to callbacks. */
+  records: number;
+  /** Bytes of ring consumed (headers, padding and discarded records included). */
+  bytes: number;
+  /** Discarded records skipped. */
+  discarded: number;
+  /** Times consumption stopped at a record still being written. */
+  busyStalls: number;
+}
+
 export class RingConsumer {
   readonly size: number;
   readonly view: DataView;
@@ -53,6 +65,7 @@ export class RingConsumer {
   private readonly mask: number;
   private readonly consumerPos: BigUint64Array;
   private readonly producerPos: BigUint64Array;
+  private readonly counters: ConsumerStats = { records: 0, bytes: 0, discarded: 0, busyStalls: 0 };
 
   constructor(memory: RingMemory) {
     const { size } = memory;
@@ -71,6 +84,10 @@ export class RingConsumer {
   /** Bytes the producers have committed or reserved that we have not consumed. */
   available(): number {
     return Number(Atomics.load(this.producerPos, 0) - Atomics.load(this.consumerPos, 0));
+  }
+
+  stats(): ConsumerStats {
+    return { ...this.counters };
   }
 
   position(): { consumer: bigint; producer: bigint } {
@@ -93,6 +110,7 @@ export class RingConsumer {
     // a batch only small integers change (offset, bytes left, bytes done), which
     // V8 keeps unboxed.
     let consumer = Number(Atomics.load(this.consumerPos, 0));
+    const start = consumer;
     let published = consumer;
     let batch = 0;
     let delivered = 0;
@@ -107,7 +125,10 @@ export class RingConsumer {
         while (left > 0) {
           if (left < RINGBUF_HEADER_SIZE) this.corrupt(consumer + batch, producer, `${left} bytes left, less than a record header`);
           const header = loadHeader(headers, offset >>> 2);
-          if (header & RINGBUF_BUSY_BIT) return delivered;
+          if (header & RINGBUF_BUSY_BIT) {
+            this.counters.busyStalls++;
+            return delivered;
+          }
           const length = header & LENGTH_MASK;
           const advance = (length + RINGBUF_HEADER_SIZE + 7) & ~7;
           if (advance > left) this.corrupt(consumer + batch, producer, `record of ${length} bytes is longer than the ${left} bytes produced`);
@@ -115,7 +136,10 @@ export class RingConsumer {
           left -= advance;
           batch += advance;
           offset = (offset + advance) & mask;
-          if (header & RINGBUF_DISCARD_BIT) continue;
+          if (header & RINGBUF_DISCARD_BIT) {
+            this.counters.discarded++;
+            continue;
+          }
           delivered++;
           if (callback(view, record, length) === false || delivered >= budget) return delivered;
         }
@@ -127,6 +151,8 @@ export class RingConsumer {
     } finally {
       const reached = consumer + batch;
       if (reached !== published) Atomics.store(this.consumerPos, 0, BigInt(reached));
+      this.counters.records += delivered;
+      this.counters.bytes += reached - start;
     }
   }
 

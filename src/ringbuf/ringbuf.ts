@@ -6,7 +6,7 @@
 // at one page in. Sizes come from the kernel (map info), not from the spec.
 import { ClosedError, TsbpfError } from '../errors.js';
 import { FdWatcher, mapInfoByFd, PAGE_SIZE, PROT_READ, PROT_WRITE, SharedMapping } from '../syscall/index.js';
-import { RingConsumer, type RecordCallback } from './consumer.js';
+import { RingConsumer, type ConsumerStats, type RecordCallback } from './consumer.js';
 
 const BPF_MAP_TYPE_RINGBUF = 27;
 
@@ -23,6 +23,7 @@ export class RingBuffer {
   private readonly consumer: RingConsumer;
   private readonly watcher: FdWatcher;
   private waiting = false;
+  private wakeups = 0;
   private closed = false;
   private cancelWait: (() => void) | undefined;
 
@@ -62,6 +63,21 @@ export class RingBuffer {
     return this.consumer.available();
   }
 
+  /**
+   * The ring's state now, as bpf_ringbuf_query() gives it to BPF programs:
+   * size, bytes not yet consumed, and both positions.
+   */
+  query(): { size: number; available: number; consumerPos: bigint; producerPos: bigint } {
+    const { consumer, producer } = this.positions();
+    return { size: this.size, available: Number(producer - consumer), consumerPos: consumer, producerPos: producer };
+  }
+
+  /** Records, bytes, discarded records and BUSY stalls seen by this consumer, and wake-ups of wait(). */
+  stats(): ConsumerStats & { wakeups: number } {
+    this.checkOpen();
+    return { ...this.consumer.stats(), wakeups: this.wakeups };
+  }
+
   /** consumer_pos and producer_pos as they are in shared memory now. */
   positions(): { consumer: bigint; producer: bigint } {
     this.checkOpen();
@@ -93,7 +109,10 @@ export class RingBuffer {
       const timer = timeoutMs !== undefined && Number.isFinite(timeoutMs) ? setTimeout(() => finish(false), Math.max(0, timeoutMs)) : undefined;
       signal?.addEventListener('abort', onAbort, { once: true });
       this.cancelWait = onAbort;
-      this.watcher.start(() => finish(true));
+      this.watcher.start(() => {
+        this.wakeups++;
+        finish(true);
+      });
     });
   }
 
