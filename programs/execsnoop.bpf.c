@@ -6,6 +6,7 @@
 #include <bpf/bpf_core_read.h>
 #include "include/kernel_types.h"
 #include "include/snoop_filters.h"
+#include "include/tsbpf.h"
 
 #define FILENAME_LEN 256
 
@@ -17,10 +18,7 @@ struct event {
 	char filename[FILENAME_LEN];
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024);
-} events SEC(".maps");
+TSBPF_RINGBUF(events, 256 * 1024);
 
 SEC("tracepoint/syscalls/sys_enter_execve")
 int execsnoop(struct syscall_enter_ctx *ctx)
@@ -34,11 +32,9 @@ int execsnoop(struct syscall_enter_ctx *ctx)
 	if (target_comm[0] && !comm_matches(comm))
 		return 0;
 
-	struct event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
-	if (!event) {
-		__sync_fetch_and_add(&lost_events, 1);
+	struct event *event = tsbpf_ringbuf_reserve(events, sizeof(*event), 0);
+	if (!event)
 		return 0;
-	}
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	event->pid = pid;
 	event->ppid = BPF_CORE_READ(task, real_parent, tgid);

@@ -2,13 +2,15 @@
 /* opensnoop: one ring buffer record for every openat() and openat2() on the
  * machine, taken at syscall entry (so also for opens that then fail).
  * Two programs, one per syscall tracepoint, share the `events` ring buffer,
- * the filters and the `lost_events` counter of include/snoop_filters.h. */
+ * the filters of include/snoop_filters.h; records the full ring refused are
+ * counted by include/tsbpf.h. */
 #include <linux/bpf.h>
 #include <linux/openat2.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include "include/kernel_types.h"
 #include "include/snoop_filters.h"
+#include "include/tsbpf.h"
 
 #define FILENAME_LEN 256
 
@@ -36,10 +38,7 @@ struct event {
 struct event *event_layout __attribute__((unused));
 
 /* Opens are far more frequent than execs: room for about 3,400 records. */
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1024 * 1024);
-} events SEC(".maps");
+TSBPF_RINGBUF(events, 1024 * 1024);
 
 /* Applies the filters, reserves a record and fills what both syscalls share:
  * args[0] is the directory fd, args[1] the user pointer to the path. Returns
@@ -56,11 +55,9 @@ static __always_inline struct event *start_event(const struct syscall_enter_ctx 
 	if (target_comm[0] && !comm_matches(comm))
 		return NULL;
 
-	struct event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
-	if (!event) {
-		__sync_fetch_and_add(&lost_events, 1);
+	struct event *event = tsbpf_ringbuf_reserve(events, sizeof(*event), 0);
+	if (!event)
 		return NULL;
-	}
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	event->pid = pid;
 	event->ppid = BPF_CORE_READ(task, real_parent, tgid);

@@ -22,7 +22,7 @@ test('reads sections, symbols and relocations of a clang-built object', () => {
   const relocations = elf.relocations().get(program.index) ?? [];
   assert.ok(elf.sections.some((s) => s.type === SHT_REL));
   const targets = new Set(relocations.map((r) => r.symbol.name));
-  assert.deepEqual([...targets].sort(), ['events', 'lost_events', 'target_comm', 'target_pid']);
+  assert.deepEqual([...targets].sort(), ['events', 'events__tsbpf_dropped', 'target_comm', 'target_pid']);
   for (const r of relocations) assert.equal(r.offset % 8, 0);
 });
 

@@ -17,12 +17,12 @@ test('execsnoop loads: maps created, .rodata frozen with the constants, .bss rea
   assert.ok(object.program('execsnoop').fd > 0);
   assert.equal(object.readVariable('target_pid'), 1234);
   assert.equal(object.readVariable('target_comm'), 'sshd');
-  assert.equal(object.readVariable('lost_events'), 0n);
+  assert.equal(object.readVariable('events__tsbpf_dropped'), 0n);
   // Frozen: user space can no longer change .rodata.
   assert.throws(() => object.map('.rodata').update(new Uint8Array(4), new Uint8Array(20)), (e: unknown) => e instanceof SyscallError && e.code === 'EPERM');
   assert.throws(() => object.writeVariable('target_pid', 1), /read-only/);
-  object.writeVariable('lost_events', 41n);
-  assert.equal(object.readVariable('lost_events'), 41n);
+  object.writeVariable('events__tsbpf_dropped', 41n);
+  assert.equal(object.readVariable('events__tsbpf_dropped'), 41n);
 });
 
 test('the seed article program loads with its legacy maps section', (t) => {

@@ -206,6 +206,25 @@ test('query() and stats() report positions, records, bytes, discards and wake-up
   setTimeout(() => run({ count: 1, firstSeq: 100, minSize: 24, maxSize: 24 }), 20);
   assert.equal(await ring.wait({ timeoutMs: 5000 }), true);
   ring.consume(() => {});
-  assert.deepEqual(ring.stats(), { records: 19, bytes: before.available + 32, discarded: 3, busyStalls: 0, wakeups: 1 });
+  assert.deepEqual(ring.stats(), { records: 19, bytes: before.available + 32, discarded: 3, busyStalls: 0, wakeups: 1, dropped: undefined });
   assert.equal(ring.query().available, 0);
+});
+
+test('drops counted by the BPF side (programs/include/tsbpf.h) appear in stats().dropped', (t) => {
+  if (!needsRoot(t)) return;
+  using object = BpfObject.open(programPath('test_drops'));
+  const ring = object.ringBuffer('small_ring');
+  assert.equal(ring.stats().dropped, 0);
+  const context = Buffer.alloc(8);
+  context.writeUInt32LE(100, 0);
+  object.program('fill').testRun({ context });
+  const failed = context.readUInt32LE(4);
+  // 128 bytes a record in a 4096-byte ring: 31 fit (the kernel keeps producer − consumer below the size).
+  assert.equal(failed, 100 - 31);
+  assert.equal(ring.stats().dropped, failed);
+  assert.equal(ring.consume(() => {}), 31);
+  // The ring of an object without the header has no counter.
+  const producer = BpfObject.open(programPath('ringbuf_test'));
+  t.after(() => producer.close());
+  assert.equal(producer.ringBuffer('ring').stats().dropped, undefined);
 });

@@ -64,7 +64,7 @@ test('constants are checked against BTF and written into .rodata', () => {
   spec.setConstants({ target_pid: 5 });
   assert.equal(spec.map('.rodata').data!.bytes[0], 5);
   assert.throws(() => spec.setConstants({ target_pid: 'five' }), /expected an integer/);
-  assert.throws(() => spec.setConstants({ lost_events: 1 }), ObjectError);
+  assert.throws(() => spec.setConstants({ events__tsbpf_dropped: 1 }), ObjectError);
   assert.throws(() => spec.setConstants({ no_such_thing: 1 }), NotFoundError);
 });
 

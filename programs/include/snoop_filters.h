@@ -22,7 +22,4 @@ static __always_inline int comm_matches(const char *comm)
 	return 1;
 }
 
-/* Records the ring buffer had no room for; user space reads it after load. */
-__u64 lost_events = 0;
-
 #endif

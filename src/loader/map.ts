@@ -59,10 +59,13 @@ export class BpfMap {
     objPin(this.fd, path);
   }
 
-  /** This ring buffer map, mapped for reading (created once, closed with the map). */
-  ringBuffer(): RingBuffer {
+  /**
+   * This ring buffer map, mapped for reading (created once, closed with the
+   * map). `readDropped` reads its drop counter, if the program keeps one.
+   */
+  ringBuffer(readDropped?: () => bigint): RingBuffer {
     if (this.spec.type !== MapType.RINGBUF) throw new TsbpfError(`map '${this.name}' is not a ring buffer`);
-    this.ring ??= new RingBuffer(this.name, this.fd);
+    this.ring ??= new RingBuffer(this.name, this.fd, readDropped);
     return this.ring;
   }
 

@@ -19,6 +19,9 @@ import { loadBtfFile } from './kernel-btf.js';
 import { BpfMap } from './map.js';
 import { BpfProgram } from './program.js';
 
+/** Name suffix of the drop counters programs/include/tsbpf.h keeps next to each ring. */
+export const DROP_COUNTER_SUFFIX = '__tsbpf_dropped';
+
 export interface LoadOptions {
   /** Values for `const volatile` globals in `.rodata`, checked against their BTF types. */
   constants?: Record<string, unknown>;
@@ -83,9 +86,15 @@ export class BpfObject {
     return getByName(this.programs, 'program', name);
   }
 
-  /** The ring buffer map `name`, mapped for reading. */
+  /**
+   * The ring buffer map `name`, mapped for reading. When the program counts
+   * failed reservations with programs/include/tsbpf.h (a global
+   * `<name>__tsbpf_dropped`), the ring's stats() report them as `dropped`.
+   */
   ringBuffer(name: string): RingBuffer {
-    return this.map(name).ringBuffer();
+    const counter = `${name}${DROP_COUNTER_SUFFIX}`;
+    const counted = [...this.spec.maps.values()].some((map) => map.data?.variables.has(counter));
+    return this.map(name).ringBuffer(counted ? () => this.readVariable(counter) as bigint : undefined);
   }
 
   /** Reads a global variable (`.data`, `.bss`, `.rodata`) as a JS value from its BTF type. */

@@ -27,9 +27,14 @@ export class RingBuffer {
   private closed = false;
   private cancelWait: (() => void) | undefined;
 
+  /**
+   * @param readDropped reads the ring's drop counter, when the BPF side keeps
+   *   one (programs/include/tsbpf.h): reservations that failed because the ring was full
+   */
   constructor(
     readonly name: string,
     mapFd: number,
+    private readonly readDropped?: () => bigint,
   ) {
     const info = mapInfoByFd(mapFd);
     if (info.u32('type') !== BPF_MAP_TYPE_RINGBUF) throw new TsbpfError(`map '${name}' is not a ring buffer (map type ${info.u32('type')})`);
@@ -72,10 +77,16 @@ export class RingBuffer {
     return { size: this.size, available: Number(producer - consumer), consumerPos: consumer, producerPos: producer };
   }
 
-  /** Records, bytes, discarded records and BUSY stalls seen by this consumer, and wake-ups of wait(). */
-  stats(): ConsumerStats & { wakeups: number } {
+  /**
+   * Records, bytes, discarded records and BUSY stalls seen by this consumer,
+   * wake-ups of wait(), and records the producers dropped because the ring was
+   * full — counted by the BPF program through programs/include/tsbpf.h
+   * (undefined when the program does not use it: the kernel itself keeps no count).
+   */
+  stats(): ConsumerStats & { wakeups: number; dropped: number | undefined } {
     this.checkOpen();
-    return { ...this.consumer.stats(), wakeups: this.wakeups };
+    const dropped = this.readDropped?.();
+    return { ...this.consumer.stats(), wakeups: this.wakeups, dropped: dropped === undefined ? undefined : Number(dropped) };
   }
 
   /** consumer_pos and producer_pos as they are in shared memory now. */

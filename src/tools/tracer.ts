@@ -15,7 +15,7 @@ export interface TracerOptions<Event> {
 
 export interface TracerSummary {
   events: number;
-  /** Records the program could not reserve (its `lost_events` counter). */
+  /** Records the program could not reserve: the ring's drop counter (programs/include/tsbpf.h). */
   lost: bigint;
 }
 
@@ -35,7 +35,7 @@ export async function runTracer<Event>(options: TracerOptions<Event>): Promise<T
     await ring.wait({ signal: options.signal });
   }
   ring.consume(deliver);
-  return { events, lost: object.readVariable('lost_events') as bigint };
+  return { events, lost: BigInt(ring.stats().dropped ?? 0) };
 }
 
 /** What the filtering tools (execsnoop, opensnoop) take. */
