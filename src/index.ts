@@ -23,6 +23,7 @@ export { kernelVersionCode, parseKernelConfig, type KernelConfig } from './loade
 export { type ExternSpec, type ExternKind } from './object/externs.js';
 export { RingBuffer, type WaitOptions } from './ringbuf/ringbuf.js';
 export { RingConsumer, type RingMemory, type RecordCallback, RINGBUF_BUSY_BIT, RINGBUF_DISCARD_BIT, RINGBUF_HEADER_SIZE } from './ringbuf/consumer.js';
+export { RingSimulator, BPF_RB_NO_WAKEUP, BPF_RB_FORCE_WAKEUP, RINGBUF_MAX_RECORD_SIZE, type RingReservation, type RingHeader, type SimulatorOptions } from './ringbuf/simulator.js';
 export { runExecsnoop, decodeExecEvent, formatExecEvent, EXECSNOOP_OBJECT, type ExecEvent } from './tools/execsnoop.js';
 export { runOpensnoop, decodeOpenEvent, formatOpenEvent, openFlagNames, OPENSNOOP_OBJECT, type OpenEvent } from './tools/opensnoop.js';
 export { runTracer, type TracerOptions, type TracerSummary } from './tools/tracer.js';

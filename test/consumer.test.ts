@@ -93,3 +93,12 @@ test('a ring size that is not a power of two is refused', () => {
   const memory = { consumerPos: new BigUint64Array(1), producerPos: new BigUint64Array(1), data: new ArrayBuffer(2 * 3000), dataOffset: 0, size: 3000 };
   assert.throws(() => new RingConsumer(memory), RingCorruptionError);
 });
+
+test('consume() from inside its own callback is refused (it would deliver records twice)', () => {
+  const ring = fakeRing();
+  ring.produce([1]);
+  ring.produce([2]);
+  assert.throws(() => ring.consumer.consume(() => { ring.consumer.consume(() => {}); }), /from inside one of its callbacks/);
+  // The outer call counted its record as consumed; the consumer still works.
+  assert.deepEqual(ring.drain(), [[2]]);
+});

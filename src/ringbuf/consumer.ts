@@ -6,7 +6,7 @@
 // the end is still contiguous. Each record starts with an 8-byte header
 // {u32 len | BUSY | DISCARD, u32 pg_off}; records are 8-byte aligned.
 // Positions only grow; `pos & (size - 1)` is the offset in the data area.
-import { RingCorruptionError } from '../errors.js';
+import { RingCorruptionError, TsbpfError } from '../errors.js';
 
 export const RINGBUF_BUSY_BIT = 0x80000000;
 export const RINGBUF_DISCARD_BIT = 0x40000000;
@@ -66,6 +66,7 @@ export class RingConsumer {
   private readonly consumerPos: BigUint64Array;
   private readonly producerPos: BigUint64Array;
   private readonly counters: ConsumerStats = { records: 0, bytes: 0, discarded: 0, busyStalls: 0 };
+  private consuming = false;
 
   constructor(memory: RingMemory) {
     const { size } = memory;
@@ -103,6 +104,10 @@ export class RingConsumer {
    * records committed meanwhile are not left behind.
    */
   consume(callback: RecordCallback, budget = Number.POSITIVE_INFINITY): number {
+    if (budget <= 0) return 0;
+    // consumer_pos is published per batch: a nested call would start from a stale position and deliver records twice.
+    if (this.consuming) throw new TsbpfError('consume() called from inside one of its callbacks');
+    this.consuming = true;
     const headers = this.headers;
     const mask = this.mask;
     const view = this.view;
@@ -153,6 +158,7 @@ export class RingConsumer {
       if (reached !== published) Atomics.store(this.consumerPos, 0, BigInt(reached));
       this.counters.records += delivered;
       this.counters.bytes += reached - start;
+      this.consuming = false;
     }
   }
 
