@@ -26,7 +26,8 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { BpfObject } from '../src/loader/object.ts';
 import { ObjectSpec } from '../src/object/spec.ts';
-import { closeFd, mapGetFdById, mapInfoByFd, mountPseudoFs, objGet, progInfoByFd, progTag } from '../src/syscall/index.ts';
+import { closeFd, mapGetFdById, mapInfoByFd, objGet, progInfoByFd, progTag } from '../src/syscall/index.ts';
+import { ensureBpffs } from '../src/attach/bpffs.ts';
 import { isRoot, programPath } from './helpers.ts';
 
 const PROGRAMS_DIR = fileURLToPath(new URL('../programs/', import.meta.url));
@@ -262,11 +263,6 @@ function findBpftool(): string | undefined {
   return existsSync('/usr/sbin/bpftool') ? '/usr/sbin/bpftool' : undefined;
 }
 
-function ensureBpffs(): void {
-  const mounted = readFileSync('/proc/mounts', 'utf8').split('\n').some((line) => line.split(' ')[1] === BPFFS && line.split(' ')[2] === 'bpf');
-  if (!mounted) mountPseudoFs('bpf', BPFFS);
-}
-
 /** Pin directories left by earlier runs of this test that were killed before cleaning up. */
 function removeStalePins(): void {
   for (const name of readdirSync(BPFFS)) {
@@ -410,7 +406,7 @@ for (const object of objects.filter((name) => !NOT_LOADABLE[name])) {
   test(`libbpf and tsbpf load ${object} identically`, async (t) => {
     const problem = cannotRun();
     if (problem) return t.skip(problem);
-    ensureBpffs();
+    ensureBpffs(BPFFS);
     removeStalePins();
     const dir = path.join(BPFFS, `tsbpf-differential-${process.pid}-${object}`);
     rmSync(dir, { recursive: true, force: true });

@@ -4,6 +4,7 @@
 // the NUL), arrays, nested objects, and unions as DataViews over their bytes.
 // The function is compiled once per type (new Function), so decoding a record
 // is a straight run of DataView reads with no lookups.
+import { decodeCString } from '../cstring.js';
 import { BtfError } from '../errors.js';
 import type { Btf, Member } from './btf.js';
 
@@ -13,12 +14,9 @@ const MAX_DEPTH = 16;
 /** Arrays longer than this are read by a loop rather than written out element by element. */
 const UNROLL_LIMIT = 16;
 
-const textDecoder = new TextDecoder();
 const helpers = {
   string(view: DataView, at: number, length: number): string {
-    const bytes = new Uint8Array(view.buffer, view.byteOffset + at, length);
-    const end = bytes.indexOf(0);
-    return textDecoder.decode(end < 0 ? bytes : bytes.subarray(0, end));
+    return decodeCString(new Uint8Array(view.buffer, view.byteOffset + at, length));
   },
   array(length: number, stride: number, at: number, read: (at: number) => unknown): unknown[] {
     const out = new Array(length);

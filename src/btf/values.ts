@@ -2,6 +2,7 @@
 // for 64-bit), enums (by value or enumerator name), char arrays as strings,
 // arrays, structs as plain objects. Used to set `.rodata` constants with their
 // types checked, and to read global variables back.
+import { decodeCString } from '../cstring.js';
 import { BtfError } from '../errors.js';
 import type { Btf, BtfType } from './btf.js';
 
@@ -104,9 +105,7 @@ function readValue(btf: Btf, typeId: number, view: DataView, at: number, depth: 
     case 'array': {
       const element = btf.skipQualifiers(type.type);
       if (element.kind === 'int' && element.size === 1 && (element.char || element.name === 'char')) {
-        const bytes = new Uint8Array(view.buffer, view.byteOffset + at, type.nelems);
-        const end = bytes.indexOf(0);
-        return new TextDecoder().decode(bytes.subarray(0, end < 0 ? bytes.length : end));
+        return decodeCString(new Uint8Array(view.buffer, view.byteOffset + at, type.nelems));
       }
       const size = btf.sizeof(type.type);
       return Array.from({ length: type.nelems }, (_, i) => readValue(btf, type.type, view, at + i * size, depth + 1));

@@ -3,6 +3,7 @@
 // the buffer, so truncated or hostile input gives an ElfError, never a crash.
 // (The npm package `elfy` reads ELF64 fields at the wrong offsets and parses
 // neither symbols nor relocations; see README.)
+import { decodeCString } from '../cstring.js';
 import { ElfError } from '../errors.js';
 
 export const SHT_PROGBITS = 1;
@@ -211,7 +212,5 @@ function cString(table: Uint8Array, offset: number, what: string): string {
     if (offset === 0) return '';
     throw new ElfError(`${what} offset ${offset} is past the end of its string table`);
   }
-  let end = table.indexOf(0, offset);
-  if (end < 0) end = table.length;
-  return new TextDecoder().decode(table.subarray(offset, end));
+  return decodeCString(table.subarray(offset));
 }

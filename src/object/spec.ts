@@ -1,6 +1,7 @@
 // ELF bytes → ObjectSpec: programs (linked with their subprograms), maps and
 // global data, BTF. A pure, deterministic function of the bytes; everything
 // that depends on the running kernel happens in load.ts.
+import { decodeCString } from '../cstring.js';
 import { Btf } from '../btf/btf.js';
 import { parseBtfExt, type BtfExt, type CoreRelo, type FuncInfo, type LineInfo } from '../btf/ext.js';
 import {
@@ -80,7 +81,7 @@ export class ObjectSpec {
     if (!elf.hasSymbolTable) throw new ObjectError('the object has no symbol table (stripped with --strip-all?)');
     const license = elf.section('license');
     if (!license) throw new ObjectError("no 'license' section: add `char LICENSE[] SEC(\"license\") = \"GPL\";`");
-    this.license = cString(license.data);
+    this.license = decodeCString(license.data);
     const version = elf.section('version');
     this.kernelVersion = version && version.size >= 4 ? new DataView(version.data.buffer, version.data.byteOffset).getUint32(0, true) : 0;
 
@@ -376,9 +377,4 @@ function byName<T extends { name: string }>(items: T[], what: string): Map<strin
     map.set(item.name, item);
   }
   return map;
-}
-
-function cString(bytes: Uint8Array): string {
-  const end = bytes.indexOf(0);
-  return new TextDecoder().decode(bytes.subarray(0, end < 0 ? bytes.length : end));
 }

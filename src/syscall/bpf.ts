@@ -1,5 +1,6 @@
 // bpf(2), one function per command tsbpf uses. Each takes plain values,
 // fills the attr through its layout and throws a typed error on failure.
+import { decodeCString } from '../cstring.js';
 import { SyscallError, TsbpfError, VerifierError } from '../errors.js';
 import { errnoName, fail, lastErrno, raw, SYS } from './libc.js';
 import {
@@ -209,7 +210,7 @@ export function progLoad(values: Values<typeof progLoadAttr>, name: string): num
       logSize = Math.min(MAX_LOG_SIZE, Math.max(trueSize, logSize * 4));
       continue;
     }
-    const text = cString(log);
+    const text = decodeCString(log);
     if (!text) throw new SyscallError('bpf(BPF_PROG_LOAD)', errno, errnoName(errno), `program '${name}'`);
     throw new VerifierError('bpf(BPF_PROG_LOAD)', errno, errnoName(errno), name, text);
   }
@@ -231,7 +232,7 @@ export function btfLoad(btf: Uint8Array): number {
   attr.set('btf_log_level', 1).set('btf_log_size', log.length).set('btf_log_buf', log);
   const result = bpfRawRetrying('BTF_LOAD', attr);
   if (result >= 0) return result;
-  const text = cString(log).trimEnd().split('\n').slice(-8).join('\n');
+  const text = decodeCString(log).trimEnd().split('\n').slice(-8).join('\n');
   throw new SyscallError('bpf(BPF_BTF_LOAD)', -result, errnoName(-result), text || undefined);
 }
 
@@ -288,7 +289,3 @@ export function objGet(path: string, flags = 0): number {
   return bpf('OBJ_GET', new Struct(objPinAttr, { pathname: Buffer.from(`${path}\0`), file_flags: flags }), path);
 }
 
-function cString(buffer: Buffer): string {
-  const end = buffer.indexOf(0);
-  return buffer.toString('utf8', 0, end < 0 ? buffer.length : end);
-}

@@ -1,6 +1,7 @@
 // The loop shared by the tracing tools (execsnoop, opensnoop): load an object
 // with its filter constants, attach its programs, and deliver every record of
 // its `events` ring buffer until the signal aborts.
+import { decodeCString } from '../cstring.js';
 import { BpfObject } from '../loader/object.js';
 
 export interface TracerOptions<Event> {
@@ -74,13 +75,9 @@ export function runSnoop<Event>(tool: SnoopTool<Event>, options: SnoopOptions<Ev
   });
 }
 
-const decoder = new TextDecoder();
-
 /** A NUL-terminated string in a fixed-size char array of a record. */
 export function cString(view: DataView, offset: number, length: number): string {
-  const field = new Uint8Array(view.buffer, view.byteOffset + offset, length);
-  const end = field.indexOf(0);
-  return decoder.decode(end < 0 ? field : field.subarray(0, end));
+  return decodeCString(new Uint8Array(view.buffer, view.byteOffset + offset, length));
 }
 
 /** Left-aligned columns separated by one space; the last column is not padded. */
