@@ -5,27 +5,22 @@
 // offset 0, and the producer page plus the data area mapped twice, read-only,
 // at one page in. Sizes come from the kernel (map info), not from the spec.
 import { ClosedError, TsbpfError } from '../errors.js';
-import { FdWatcher, mapInfoByFd, PAGE_SIZE, PROT_READ, PROT_WRITE, SharedMapping } from '../syscall/index.js';
+import { mapInfoByFd, PAGE_SIZE, PROT_READ, PROT_WRITE, SharedMapping } from '../syscall/index.js';
 import { RingConsumer, type ConsumerStats, type RecordCallback } from './consumer.js';
+import { FdWaiter, type WaitOptions } from './waiter.js';
+
+export type { WaitOptions };
 
 const BPF_MAP_TYPE_RINGBUF = 27;
 
-export interface WaitOptions {
-  /** Give up after this many milliseconds (default: wait indefinitely, until aborted). */
-  timeoutMs?: number;
-  signal?: AbortSignal;
-}
 
 export class RingBuffer {
   readonly size: number;
   private readonly consumerPage: SharedMapping;
   private readonly producerPages: SharedMapping;
   private readonly consumer: RingConsumer;
-  private readonly watcher: FdWatcher;
-  private waiting = false;
-  private wakeups = 0;
+  private readonly waiter: FdWaiter;
   private closed = false;
-  private cancelWait: (() => void) | undefined;
 
   /**
    * @param readDropped reads the ring's drop counter, when the BPF side keeps
@@ -53,7 +48,7 @@ export class RingBuffer {
       dataOffset: PAGE_SIZE,
       size: this.size,
     });
-    this.watcher = new FdWatcher(mapFd);
+    this.waiter = new FdWaiter(mapFd, `ring buffer '${name}'`);
   }
 
   /** Delivers every committed record now (at most `budget`); returns how many. Never waits. */
@@ -86,7 +81,7 @@ export class RingBuffer {
   stats(): ConsumerStats & { wakeups: number; dropped: number | undefined } {
     this.checkOpen();
     const dropped = this.readDropped?.();
-    return { ...this.consumer.stats(), wakeups: this.wakeups, dropped: dropped === undefined ? undefined : Number(dropped) };
+    return { ...this.consumer.stats(), wakeups: this.waiter.wakeups, dropped: dropped === undefined ? undefined : Number(dropped) };
   }
 
   /** consumer_pos and producer_pos as they are in shared memory now. */
@@ -102,29 +97,7 @@ export class RingBuffer {
    */
   wait(options: WaitOptions = {}): Promise<boolean> {
     this.checkOpen();
-    if (this.waiting) return Promise.reject(new TsbpfError(`ring buffer '${this.name}' already has a waiter`));
-    if (this.consumer.available() > 0) return Promise.resolve(true);
-    if (options.signal?.aborted) return Promise.resolve(false);
-    this.waiting = true;
-    return new Promise<boolean>((resolve) => {
-      const { timeoutMs, signal } = options;
-      const finish = (ready: boolean) => {
-        this.watcher.stop();
-        if (timer) clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        this.waiting = false;
-        this.cancelWait = undefined;
-        resolve(ready);
-      };
-      const onAbort = () => finish(false);
-      const timer = timeoutMs !== undefined && Number.isFinite(timeoutMs) ? setTimeout(() => finish(false), Math.max(0, timeoutMs)) : undefined;
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.cancelWait = onAbort;
-      this.watcher.start(() => {
-        this.wakeups++;
-        finish(true);
-      });
-    });
+    return this.waiter.wait(() => this.consumer.available() > 0, options);
   }
 
   /** Waits up to `timeoutMs` for records, then delivers them; returns how many. */
@@ -165,8 +138,7 @@ export class RingBuffer {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.cancelWait?.();
-    this.watcher.close();
+    this.waiter.close();
     this.consumerPage.release();
     this.producerPages.release();
   }

@@ -34,6 +34,9 @@ export const raw = {
   write: libc.func('long write(int fd, void *buf, size_t count)'),
   read: libc.func('long read(int fd, void *buf, size_t count)'),
   strerror: libc.func('const char *strerror(int errnum)'),
+  epollCreate1: libc.func('int epoll_create1(int flags)'),
+  epollCtl: libc.func('int epoll_ctl(int epfd, int op, int fd, void *event)'),
+  epollWait: libc.func('int epoll_wait(int epfd, void *events, int maxevents, int timeout)'),
 };
 
 const errnoNames = new Map<number, string>();

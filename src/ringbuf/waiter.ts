@@ -1,0 +1,65 @@
+// Waiting for an fd on the Node event loop, with a timeout and an AbortSignal:
+// what RingBuffer, RingBufferSet, PerfBuffer and UserRingBuffer share. The
+// watch is level-triggered and only active while someone waits; the caller's
+// readiness check runs first, so a record that arrived before the wait began
+// is never missed.
+import { TsbpfError } from '../errors.js';
+import { FdWatcher } from '../syscall/index.js';
+
+export interface WaitOptions {
+  /** Give up after this many milliseconds (default: wait indefinitely, until aborted). */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export class FdWaiter {
+  /** Times the fd woke a waiter. */
+  wakeups = 0;
+  private readonly watcher: FdWatcher;
+  private waiting = false;
+  private cancel: (() => void) | undefined;
+
+  constructor(
+    fd: number,
+    private readonly what: string,
+    private readonly events: { readable?: boolean; writable?: boolean } = { readable: true },
+  ) {
+    this.watcher = new FdWatcher(fd);
+  }
+
+  /**
+   * Resolves true as soon as `isReady()` holds (checked first) or the fd
+   * reports readiness, false on timeout or abort.
+   */
+  wait(isReady: () => boolean, options: WaitOptions = {}): Promise<boolean> {
+    if (this.waiting) return Promise.reject(new TsbpfError(`${this.what} already has a waiter`));
+    if (isReady()) return Promise.resolve(true);
+    const { timeoutMs, signal } = options;
+    if (signal?.aborted) return Promise.resolve(false);
+    this.waiting = true;
+    return new Promise<boolean>((resolve) => {
+      const finish = (ready: boolean) => {
+        this.watcher.stop();
+        if (timer) clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.waiting = false;
+        this.cancel = undefined;
+        resolve(ready);
+      };
+      const onAbort = () => finish(false);
+      const timer = timeoutMs !== undefined && Number.isFinite(timeoutMs) ? setTimeout(() => finish(false), Math.max(0, timeoutMs)) : undefined;
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.cancel = onAbort;
+      this.watcher.start(() => {
+        this.wakeups++;
+        finish(true);
+      }, this.events);
+    });
+  }
+
+  /** Ends a pending wait (it resolves false) and stops watching for good. */
+  close(): void {
+    this.cancel?.();
+    this.watcher.close();
+  }
+}
