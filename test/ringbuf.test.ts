@@ -176,6 +176,15 @@ test('for await yields copies of every record until aborted', async (t) => {
   }
   clearInterval(timer);
   assert.deepEqual(seqs, Array.from({ length: 100 }, (_, i) => i));
+
+  // Breaking out of the loop loses nothing: the next record is still in the ring.
+  run({ count: 10, firstSeq: produced, minSize: 32, maxSize: 32 });
+  const next = Number(ring.positions().consumer);
+  for await (const record of ring.records({ signal: AbortSignal.timeout(5000) })) {
+    assert.equal(new DataView(record.buffer, record.byteOffset).getUint32(0, true), 100);
+    break;
+  }
+  assert.equal(Number(ring.positions().consumer), next + 40, 'exactly one 32-byte record (+ header) left the ring');
 });
 
 test('after close, the ring refuses use and stale views read zeros instead of crashing', (t) => {

@@ -3,4 +3,4 @@
 # at a time: several of them attach to the same kernel tracepoints.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec node --import tsx --test --test-concurrency=1 --test-reporter=spec test/*.test.ts "$@"
+exec node --import tsx --test --test-concurrency=1 --test-timeout=300000 --test-reporter=spec test/*.test.ts "$@"

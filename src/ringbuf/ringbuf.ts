@@ -28,7 +28,8 @@ export class RingBuffer {
    */
   constructor(
     readonly name: string,
-    mapFd: number,
+    /** The ring's map fd (owned by its map, not by this object). */
+    readonly mapFd: number,
     private readonly readDropped?: () => bigint,
   ) {
     const info = mapInfoByFd(mapFd);
@@ -109,24 +110,26 @@ export class RingBuffer {
 
   /**
    * Yields a copy of every record until the signal aborts or the ring is
-   * closed. Records are copied one batch at a time, so memory stays bounded
-   * by the ring's own size whatever the consumer's pace.
+   * closed. A record leaves the ring only when it is yielded, so breaking out
+   * of the loop loses nothing, and the backlog stays in the ring, never in
+   * JS memory: the consumer's pace governs.
    */
-  async *records(options: { signal?: AbortSignal; batch?: number } = {}): AsyncGenerator<Uint8Array> {
-    const batch: Uint8Array[] = [];
+  async *records(options: { signal?: AbortSignal } = {}): AsyncGenerator<Uint8Array> {
+    let record: Uint8Array | undefined;
     const bytes = this.consumer.bytes;
-    const copy: RecordCallback = (_view, offset, length) => {
-      batch.push(bytes.slice(offset, offset + length));
+    const take: RecordCallback = (_view, offset, length) => {
+      record = bytes.slice(offset, offset + length);
     };
     while (!this.closed && !options.signal?.aborted) {
-      this.consume(copy, options.batch ?? 1024);
-      if (batch.length === 0) {
-        // Still empty (or the head record is mid-write): let the event loop run.
-        if (this.consumer.available() > 0) await new Promise((resolve) => setImmediate(resolve));
-        else await this.wait({ signal: options.signal });
+      record = undefined;
+      this.consume(take, 1);
+      if (record) {
+        yield record;
         continue;
       }
-      for (const record of batch.splice(0)) yield record;
+      // Still empty (or the head record is mid-write): let the event loop run.
+      if (this.consumer.available() > 0) await new Promise((resolve) => setImmediate(resolve));
+      else await this.wait({ signal: options.signal });
     }
   }
 
@@ -145,6 +148,10 @@ export class RingBuffer {
 
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   private checkOpen(): void {

@@ -1,0 +1,186 @@
+// Many ring buffers served by one wake-up source, like libbpf's ring_buffer
+// with several rings: every ring's map fd sits in one epoll instance and the
+// epoll fd is watched on the Node event loop, so any ring's wake-up wakes the
+// set. Only rings with data are drained. Which ones have data is read from
+// their positions in shared memory (two loads a ring, cheaper than an
+// epoll_wait call), which also finds records of BPF_RB_NO_WAKEUP producers
+// that epoll never hears about. Rings can come from any number of objects.
+import { ClosedError, SyscallError, TsbpfError } from '../errors.js';
+import { Epoll, EPOLLIN } from '../syscall/index.js';
+import type { RecordCallback } from './consumer.js';
+import type { RingBuffer } from './ringbuf.js';
+import { FdWaiter, type WaitOptions } from './waiter.js';
+
+/** A record copied out of one of the set's rings. */
+export interface RingRecord {
+  ring: RingBuffer;
+  data: Uint8Array;
+}
+
+interface Member {
+  ring: RingBuffer;
+  onRecord: RecordCallback | undefined;
+}
+
+export class RingBufferSet {
+  private readonly epoll = new Epoll();
+  private readonly waiter = new FdWaiter(this.epoll.fd, 'ring buffer set');
+  // A ring's index here is its epoll key.
+  private members: (Member | undefined)[] = [];
+  // Where the next budget-limited drain starts, so a busy ring cannot starve the others.
+  private nextIndex = 0;
+  private closed = false;
+
+  /**
+   * Adds a ring; `onRecord` receives its records in consume() and poll()
+   * (records() copies them instead and does not need one).
+   */
+  add(ring: RingBuffer, onRecord?: RecordCallback): this {
+    this.checkOpen();
+    if (ring.isClosed) throw new ClosedError(`ring buffer '${ring.name}'`);
+    if (this.members.some((member) => member?.ring === ring)) throw new TsbpfError(`ring buffer '${ring.name}' is already in this set`);
+    const index = this.members.length;
+    this.epoll.add(ring.mapFd, index, EPOLLIN, `ring buffer '${ring.name}'`);
+    this.members.push({ ring, onRecord });
+    return this;
+  }
+
+  /** Takes a ring out of the set (the ring itself stays open). */
+  remove(ring: RingBuffer): void {
+    this.checkOpen();
+    const index = this.members.findIndex((member) => member?.ring === ring);
+    if (index < 0) throw new TsbpfError(`ring buffer '${ring.name}' is not in this set`);
+    this.drop(index);
+  }
+
+  get rings(): RingBuffer[] {
+    return this.live().map(([, member]) => member.ring);
+  }
+
+  /**
+   * Drains every ring now, at most `budget` records in all (taken from the
+   * rings in turn, starting after the ring where the last budget ran out);
+   * returns how many were delivered. Never waits.
+   */
+  consume(budget = Number.POSITIVE_INFINITY): number {
+    this.checkOpen();
+    return this.drain(this.live().map(([index]) => index), budget);
+  }
+
+  /**
+   * Waits up to `timeoutMs` until a ring has records, then drains only the
+   * rings that are ready (at most `budget` records); returns how many were
+   * delivered (0 on timeout).
+   */
+  async poll(timeoutMs: number, budget = Number.POSITIVE_INFINITY): Promise<number> {
+    this.checkOpen();
+    const delivered = this.drain(this.readyIndexes(), budget);
+    if (delivered > 0 || !(await this.wait({ timeoutMs }))) return delivered;
+    return this.drain(this.readyIndexes(), budget);
+  }
+
+  /** Resolves true as soon as any ring has something to read, false on timeout or abort. */
+  wait(options: WaitOptions = {}): Promise<boolean> {
+    this.checkOpen();
+    return this.waiter.wait(() => this.live().some(([, member]) => member.ring.available() > 0), options);
+  }
+
+  /**
+   * Yields a copy of every record of every ring, tagged with its ring and
+   * taken from the rings in turn, until the signal aborts or the set is
+   * closed. A record leaves its ring only when it is yielded, so breaking out
+   * of the loop loses nothing, and the backlog stays in the rings, never in
+   * JS memory: the consumer's pace governs.
+   */
+  async *records(options: { signal?: AbortSignal } = {}): AsyncGenerator<RingRecord> {
+    let record: RingRecord | undefined;
+    const take = (ring: RingBuffer): RecordCallback => (view, offset, length) => {
+      record = { ring, data: new Uint8Array(view.buffer.slice(view.byteOffset + offset, view.byteOffset + offset + length)) };
+    };
+    while (!this.closed && !options.signal?.aborted) {
+      record = undefined;
+      const ready = this.readyIndexes();
+      this.drain(ready, 1, take);
+      if (record) {
+        yield record;
+        continue;
+      }
+      // Ready but nothing delivered: the head record is mid-write; let the event loop run.
+      if (ready.length > 0) await new Promise((resolve) => setImmediate(resolve));
+      else await this.wait({ signal: options.signal });
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncGenerator<RingRecord> {
+    return this.records();
+  }
+
+  stats(): { wakeups: number } {
+    return { wakeups: this.waiter.wakeups };
+  }
+
+  /** Stops watching the rings (which stay open: they belong to their objects). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.waiter.close();
+    this.epoll.close();
+    this.members = [];
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  private drain(indexes: number[], budget: number, callbackFor?: (ring: RingBuffer) => RecordCallback): number {
+    if (indexes.length === 0 || budget <= 0) return 0;
+    indexes.sort((a, b) => a - b);
+    // Start at the first ready ring at or after nextIndex, wrapping around.
+    const first = Math.max(0, indexes.findIndex((index) => index >= this.nextIndex));
+    let delivered = 0;
+    for (let i = 0; i < indexes.length; i++) {
+      const index = indexes[(first + i) % indexes.length]!;
+      const member = this.members[index];
+      if (!member) continue;
+      const onRecord = callbackFor ? callbackFor(member.ring) : member.onRecord;
+      if (!onRecord) throw new TsbpfError(`ring buffer '${member.ring.name}' was added without a callback: pass one to add(), or use records()`);
+      delivered += member.ring.consume(onRecord, budget - delivered);
+      if (delivered >= budget) {
+        this.nextIndex = index + 1;
+        return delivered;
+      }
+    }
+    return delivered;
+  }
+
+  private readyIndexes(): number[] {
+    return this.live().filter(([, member]) => member.ring.available() > 0).map(([index]) => index);
+  }
+
+  /** Members still open; a ring closed while in the set leaves it. */
+  private live(): [number, Member][] {
+    const live: [number, Member][] = [];
+    this.members.forEach((member, index) => {
+      if (!member) return;
+      if (member.ring.isClosed) this.drop(index);
+      else live.push([index, member]);
+    });
+    return live;
+  }
+
+  private drop(index: number): void {
+    const member = this.members[index];
+    if (!member) return;
+    this.members[index] = undefined;
+    try {
+      this.epoll.remove(member.ring.mapFd, `ring buffer '${member.ring.name}'`);
+    } catch (error) {
+      // Closing the map's fd already took it out of the epoll set.
+      if (!(error instanceof SyscallError && (error.code === 'EBADF' || error.code === 'ENOENT'))) throw error;
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new ClosedError('ring buffer set');
+  }
+}

@@ -1,0 +1,178 @@
+// Many ring buffers on one wake-up source (RingBufferSet) against the real
+// kernel: three rings of programs/ringbuf_multi.bpf.o and the ring of a
+// second object (programs/ringbuf_test.bpf.o), fed with BPF_PROG_TEST_RUN.
+import assert from 'node:assert/strict';
+import { test, type TestContext } from 'node:test';
+import { ClosedError, TsbpfError } from '../src/errors.ts';
+import { BpfObject } from '../src/loader/object.ts';
+import { RingBufferSet } from '../src/ringbuf/ring-set.ts';
+import type { RingBuffer } from '../src/ringbuf/ringbuf.ts';
+import { needsRoot, programPath } from './helpers.ts';
+
+const BPF_RB_NO_WAKEUP = 1;
+const RING_NAMES = ['ring_a', 'ring_b', 'ring_c'] as const;
+
+interface Fixture {
+  rings: RingBuffer[];
+  /** The ring of a second object, which nothing writes to. */
+  other: RingBuffer;
+  /** Writes `count` records into rings[ring]; returns how many fitted. */
+  produce: (ring: number, count: number, firstSeq?: number, flags?: number) => number;
+  set: RingBufferSet;
+}
+
+function open(t: TestContext): Fixture | undefined {
+  if (!needsRoot(t)) return undefined;
+  const object = BpfObject.open(programPath('ringbuf_multi'));
+  const otherObject = BpfObject.open(programPath('ringbuf_test'));
+  const set = new RingBufferSet();
+  t.after(() => {
+    set.close();
+    object.close();
+    otherObject.close();
+  });
+  const program = object.program('produce');
+  const produce = (ring: number, count: number, firstSeq = 0, flags = 0) => {
+    const context = Buffer.alloc(24);
+    [ring, count, firstSeq, flags].forEach((value, i) => context.writeUInt32LE(value, i * 4));
+    program.testRun({ context });
+    assert.equal(context.readUInt32LE(20), 0, 'no reservation failed');
+    return context.readUInt32LE(16);
+  };
+  return { rings: RING_NAMES.map((name) => object.ringBuffer(name)), other: otherObject.ringBuffer('ring'), produce, set };
+}
+
+/** A callback that checks each record came from `ring`, in sequence, intact. */
+function sequenceChecker(ring: number) {
+  const seen: number[] = [];
+  const onRecord = (view: DataView, offset: number, length: number) => {
+    assert.equal(length, 16);
+    assert.equal(view.getUint32(offset, true), ring, 'record delivered to its own ring');
+    const seq = view.getUint32(offset + 4, true);
+    assert.equal(view.getBigUint64(offset + 8, true), BigInt(seq) * 31n + BigInt(ring));
+    assert.equal(seq, seen.length, 'records arrive once and in order');
+    seen.push(seq);
+  };
+  return { seen, onRecord };
+}
+
+test('poll() drains only the rings that have records, each through its own callback', async (t) => {
+  const fixture = open(t);
+  if (!fixture) return;
+  const { rings, other, produce, set } = fixture;
+  const checkers = rings.map((_, i) => sequenceChecker(i));
+  rings.forEach((ring, i) => set.add(ring, checkers[i]!.onRecord));
+  set.add(other, () => assert.fail('nothing was written to the other object\'s ring'));
+  assert.deepEqual(set.rings.map((ring) => ring.name), [...RING_NAMES, 'ring']);
+
+  produce(0, 300);
+  produce(2, 7);
+  assert.equal(await set.poll(1000), 307);
+  assert.equal(checkers[0]!.seen.length, 300);
+  assert.equal(checkers[1]!.seen.length, 0);
+  assert.equal(checkers[2]!.seen.length, 7);
+  assert.equal(await set.poll(0), 0, 'nothing left');
+});
+
+test('poll() sleeps until any ring is woken, and finds records of NO_WAKEUP producers', async (t) => {
+  const fixture = open(t);
+  if (!fixture) return;
+  const { rings, produce, set } = fixture;
+  const checker = sequenceChecker(1);
+  rings.forEach((ring, i) => set.add(ring, i === 1 ? checker.onRecord : () => assert.fail(`ring ${i} got a record`)));
+
+  const started = Date.now();
+  setTimeout(() => produce(1, 5), 50);
+  assert.equal(await set.poll(5000), 5, 'woken by the submit, long before the timeout');
+  assert.ok(Date.now() - started < 4000);
+  assert.equal(set.stats().wakeups, 1);
+
+  produce(1, 3, 5, BPF_RB_NO_WAKEUP);
+  assert.equal(await set.poll(5000), 3, 'records nobody was woken for are found before sleeping');
+  assert.deepEqual(checker.seen, [0, 1, 2, 3, 4, 5, 6, 7]);
+
+  const quiet = Date.now();
+  assert.equal(await set.poll(60), 0, 'timeout with nothing written');
+  assert.ok(Date.now() - quiet >= 50);
+});
+
+test('a budget is shared out in turn, so a busy ring cannot starve the others', (t) => {
+  const fixture = open(t);
+  if (!fixture) return;
+  const { rings, produce, set } = fixture;
+  const checkers = rings.map((_, i) => sequenceChecker(i));
+  rings.forEach((ring, i) => set.add(ring, checkers[i]!.onRecord));
+  for (let i = 0; i < 3; i++) produce(i, 100);
+
+  const counts = () => checkers.map((checker) => checker.seen.length);
+  assert.equal(set.consume(50), 50);
+  assert.deepEqual(counts(), [50, 0, 0]);
+  assert.equal(set.consume(50), 50);
+  assert.deepEqual(counts(), [50, 50, 0], 'the next drain starts after the ring that used up the budget');
+  assert.equal(set.consume(120), 120);
+  assert.deepEqual(counts(), [70, 50, 100], 'ring_c first, then ring_a after wrapping around');
+  assert.equal(set.consume(0), 0);
+  assert.equal(set.consume(), 80);
+  assert.deepEqual(counts(), [100, 100, 100]);
+});
+
+test('for await yields copies from every ring, tagged with the ring, and leaves the backlog in the rings', async (t) => {
+  const fixture = open(t);
+  if (!fixture) return;
+  const { rings, produce, set } = fixture;
+  rings.forEach((ring) => set.add(ring));
+  produce(0, 500);
+  produce(1, 2);
+
+  const controller = new AbortController();
+  const taken: { ring: string; seq: number }[] = [];
+  for await (const { ring, data } of set.records({ signal: controller.signal })) {
+    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    taken.push({ ring: ring.name, seq: view.getUint32(4, true) });
+    if (taken.length === 6) break;
+  }
+  assert.deepEqual(taken, [
+    { ring: 'ring_a', seq: 0 }, { ring: 'ring_b', seq: 0 }, { ring: 'ring_a', seq: 1 },
+    { ring: 'ring_b', seq: 1 }, { ring: 'ring_a', seq: 2 }, { ring: 'ring_a', seq: 3 },
+  ], 'the rings take turns');
+  // Only what was yielded left the ring: breaking out of the loop loses nothing.
+  assert.equal(rings[0]!.available(), (500 - 4) * 24);
+
+  setTimeout(() => produce(2, 1), 30);
+  setTimeout(() => controller.abort(), 2000);
+  const late: { ring: string; seq: number }[] = [];
+  for await (const { ring, data } of set.records({ signal: controller.signal })) {
+    late.push({ ring: ring.name, seq: new DataView(data.buffer).getUint32(4, true) });
+    if (ring.name === 'ring_c') controller.abort();
+  }
+  assert.equal(late.length, 497, 'the rest of ring_a, then the record written while waiting');
+  assert.deepEqual(late[0], { ring: 'ring_a', seq: 4 });
+  assert.deepEqual(late.at(-1), { ring: 'ring_c', seq: 0 });
+});
+
+test('membership: duplicates refused, remove(), closed rings leave the set, use after close', (t) => {
+  const fixture = open(t);
+  if (!fixture) return;
+  const { rings, produce, set } = fixture;
+  set.add(rings[0]!, () => {}).add(rings[1]!, () => {});
+  assert.throws(() => set.add(rings[0]!), TsbpfError);
+  set.remove(rings[1]!);
+  assert.throws(() => set.remove(rings[1]!), TsbpfError);
+  assert.deepEqual(set.rings.map((ring) => ring.name), ['ring_a']);
+
+  const added = new RingBufferSet();
+  t.after(() => added.close());
+  added.add(rings[2]!);
+  produce(2, 4);
+  assert.throws(() => added.consume(), /without a callback/);
+
+  rings[0]!.close();
+  produce(0, 1);
+  assert.equal(set.consume(), 0, 'a closed ring is skipped');
+  assert.deepEqual(set.rings, []);
+  assert.throws(() => set.add(rings[0]!), ClosedError);
+
+  set.close();
+  assert.throws(() => set.consume(), ClosedError);
+  assert.rejects(set.poll(10), ClosedError);
+});
