@@ -14,7 +14,11 @@
 //              sequence number from the copy;
 //   copy-into  the callback copies each record into one preallocated buffer
 //              (`scratch.set(new Uint8Array(view.buffer, …))`) and reads the
-//              sequence number from there.
+//              sequence number from there;
+//   decode     the callback decodes each record into a plain object with the
+//              decoder compiled from the object's BTF for `struct bench_event`
+//              (56-byte payloads only: ten fields, a u64 as a bigint, a
+//              16-byte string) and reads the sequence number from it.
 // The count and the sum are checked against what the program reports. Prints
 // one JSON line with the same fields as the C anchor.
 import { readFileSync } from 'node:fs';
@@ -58,10 +62,19 @@ const callbacks: Record<string, RecordCallback> = {
     tally[1]! += scratchWords[0]!;
   },
 };
-const callback = callbacks[args.mode];
-if (!callback) throw new Error(`--mode must be one of ${Object.keys(callbacks).join(', ')}`);
-
 const spec = ObjectSpec.parse(readFileSync(args.object));
+if (args.mode === 'decode') {
+  if (payload !== 56) throw new Error('--mode decode needs --payload 56 (the size of struct bench_event)');
+  const decode = spec.recordDecoder('bench_event');
+  callbacks.decode = (view, offset) => {
+    const event = decode(view, offset);
+    tally[0]!++;
+    tally[1]! += event.seq as number;
+  };
+}
+const callback = callbacks[args.mode];
+if (!callback) throw new Error(`--mode must be one of ${Object.keys(callbacks).join(', ')}, decode`);
+
 spec.map('ring').maxEntries = ringBytes;
 using object = BpfObject.load(spec, { constants: { payload_size: payload } });
 const program = object.program('produce');

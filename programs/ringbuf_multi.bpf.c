@@ -60,4 +60,24 @@ int produce(struct multi_args *args)
 	return 0;
 }
 
+/* The largest record a 16 KiB ring takes is 16 KiB - 16 bytes: the record
+ * plus its 8-byte header, rounded up to 8, must stay below the ring's size. */
+#define LARGE_MAX (16 * 1024)
+__u8 large[LARGE_MAX] = {};
+
+struct large_args {
+	__u32 size;  /* bytes of `large` to output into ring_c */
+	__s32 error; /* out: bpf_ringbuf_output()'s result */
+};
+
+SEC("syscall")
+int output_large(struct large_args *args)
+{
+	__u32 size = args->size;
+	if (size > LARGE_MAX)
+		size = LARGE_MAX;
+	args->error = bpf_ringbuf_output(&ring_c, large, size, 0);
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "GPL";

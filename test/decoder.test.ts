@@ -1,5 +1,6 @@
 // Record decoders compiled from BTF, checked on hand-built BTF (every kind a
 // record can hold) and on the real opensnoop record against its hand decoder.
+import { decodeCString, decodeCStringAt } from '../src/cstring.ts';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Btf, type BtfType } from '../src/btf/btf.ts';
@@ -114,4 +115,20 @@ test("opensnoop's struct event, decoded from the object's own BTF, matches the h
   assert.equal(generic.filename, '/etc/passwd');
   assert.equal(generic.comm, 'cat');
   assert.throws(() => spec.recordDecoder('no_such_struct'), /no struct, union or typedef named 'no_such_struct'/);
+});
+
+test('C strings: ASCII built in JS, UTF-8 and long strings through TextDecoder, up to the NUL or the end', () => {
+  const bytes = (text: string, size: number) => {
+    const out = new Uint8Array(size + 4).fill(0x41); // neighbours that must not leak in
+    out.fill(0, 2, 2 + size);
+    out.set(Buffer.from(text).subarray(0, size), 2);
+    return out;
+  };
+  const cases: [string, number][] = [['', 16], ['bash', 16], ['systemd-journal', 16], ['sixteen chars!!!', 16], ['naïve café', 16],
+    ['x'.repeat(32), 32], ['y'.repeat(33), 33], ['/usr/lib/x86_64-linux-gnu/libc.so.6', 256], ['/tmp/日本語/ファイル', 64]];
+  for (const [text, size] of cases) {
+    assert.equal(decodeCStringAt(bytes(text, size), 2, size), text, `${JSON.stringify(text)} in ${size} bytes`);
+  }
+  assert.equal(decodeCString(Buffer.from('no terminator')), 'no terminator');
+  assert.equal(decodeCString(Buffer.from('stop\0here')), 'stop');
 });

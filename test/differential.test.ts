@@ -37,6 +37,7 @@ const BPFFS = '/sys/fs/bpf';
 const NOT_LOADABLE: Record<string, string> = {
   verifier_reject: 'rejected by the verifier on purpose',
   no_license: 'has no license section on purpose',
+  bad_ring_size: 'a ring buffer size the kernel cannot take, on purpose',
 };
 
 /** Objects libbpf refuses and tsbpf loads: bpftool must fail with this message. */

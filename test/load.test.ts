@@ -61,7 +61,7 @@ test('a ring buffer size that is not a power of two is refused before the kernel
   if (!needsRoot(t)) return;
   const spec = ObjectSpec.parse(programBytes('execsnoop'));
   spec.map('events').maxEntries = 3 * 4096;
-  assert.throws(() => BpfObject.load(spec), /power of two and a multiple of the page size/);
+  assert.throws(() => BpfObject.load(spec), /max_entries 12288 is not a power of two of at least one page/);
 });
 
 test('without privileges, loading fails with EPERM and says what is needed', (t) => {

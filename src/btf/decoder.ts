@@ -4,7 +4,7 @@
 // the NUL), arrays, nested objects, and unions as DataViews over their bytes.
 // The function is compiled once per type (new Function), so decoding a record
 // is a straight run of DataView reads with no lookups.
-import { decodeCString } from '../cstring.js';
+import { decodeCStringAt } from '../cstring.js';
 import { BtfError } from '../errors.js';
 import type { Btf, Member } from './btf.js';
 
@@ -14,9 +14,18 @@ const MAX_DEPTH = 16;
 /** Arrays longer than this are read by a loop rather than written out element by element. */
 const UNROLL_LIMIT = 16;
 
+// Bytes of the buffer records were last decoded from: records of a ring all
+// share one buffer, so strings are read without a new view per record.
+let lastBuffer: ArrayBufferLike | undefined;
+let lastBytes: Uint8Array<ArrayBufferLike> = new Uint8Array(0);
+
 const helpers = {
   string(view: DataView, at: number, length: number): string {
-    return decodeCString(new Uint8Array(view.buffer, view.byteOffset + at, length));
+    if (view.buffer !== lastBuffer) {
+      lastBuffer = view.buffer;
+      lastBytes = new Uint8Array(view.buffer);
+    }
+    return decodeCStringAt(lastBytes, view.byteOffset + at, length);
   },
   array(length: number, stride: number, at: number, read: (at: number) => unknown): unknown[] {
     const out = new Array(length);

@@ -2,12 +2,16 @@
 import { ClosedError, TsbpfError } from '../errors.js';
 import type { MapSpec } from '../object/maps.js';
 import { MapType } from '../object/maps.js';
+import { PerfBuffer, type PerfBufferOptions } from '../ringbuf/perf-buffer.js';
 import { RingBuffer } from '../ringbuf/ringbuf.js';
+import { UserRingBuffer } from '../ringbuf/user-ringbuf.js';
 import { closeFd, mapDelete, mapLookup, mapNextKey, mapUpdate, objPin } from '../syscall/index.js';
 
 export class BpfMap {
   private fdValue: number;
   private ring: RingBuffer | undefined;
+  private perf: PerfBuffer | undefined;
+  private userRing: UserRingBuffer | undefined;
 
   constructor(
     readonly spec: Readonly<MapSpec>,
@@ -69,9 +73,30 @@ export class BpfMap {
     return this.ring;
   }
 
+  /** This user ring buffer map, mapped for writing (created once, closed with the map). */
+  userRingBuffer(): UserRingBuffer {
+    if (this.spec.type !== MapType.USER_RINGBUF) throw new TsbpfError(`map '${this.name}' is not a user ring buffer`);
+    this.userRing ??= new UserRingBuffer(this.name, this.fd);
+    return this.userRing;
+  }
+
+  /**
+   * Per-CPU perf rings for this perf event array, their events stored in the
+   * map (closed with the map, or earlier by close(); one open at a time).
+   */
+  perfBuffer(options?: PerfBufferOptions): PerfBuffer {
+    if (this.spec.type !== MapType.PERF_EVENT_ARRAY) throw new TsbpfError(`map '${this.name}' is not a perf event array`);
+    // A second one would replace the first one's events in the map, and the first one's close() would remove them.
+    if (this.perf && !this.perf.closed) throw new TsbpfError(`map '${this.name}' already has an open perf buffer: close it first`);
+    this.perf = new PerfBuffer(this.name, this.fd, options);
+    return this.perf;
+  }
+
   close(): void {
     if (this.fdValue < 0) return;
     this.ring?.close();
+    this.perf?.close();
+    this.userRing?.close();
     closeFd(this.fdValue);
     this.fdValue = -1;
   }

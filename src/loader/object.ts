@@ -4,14 +4,16 @@
 import { readFileSync } from 'node:fs';
 import type { Btf } from '../btf/btf.js';
 import { decodeValue, encodeValue } from '../btf/values.js';
-import { getByName, TsbpfError, VerifierError } from '../errors.js';
+import { getByName, SyscallError, TsbpfError, VerifierError } from '../errors.js';
 import { applyCoreRelocations, describeCoreFailure, POISON_HELPER, type CoreFailure } from '../object/core.js';
 import { KCONFIG_MAP } from '../object/externs.js';
 import { Insns, OP_CALL, PSEUDO_BTF_ID, PSEUDO_KFUNC_CALL, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE } from '../object/insn.js';
-import { MapType, type MapSpec } from '../object/maps.js';
+import { checkRingSize, MapType, type MapSpec } from '../object/maps.js';
 import type { ProgramSpec } from '../object/spec.js';
 import { ObjectSpec } from '../object/spec.js';
-import type { RingBuffer } from '../ringbuf/ringbuf.js';
+import { possibleCpus, type PerfBuffer, type PerfBufferOptions } from '../ringbuf/perf-buffer.js';
+import { BPF_F_RB_OVERWRITE, type RingBuffer } from '../ringbuf/ringbuf.js';
+import type { UserRingBuffer } from '../ringbuf/user-ringbuf.js';
 import { btfLoad, closeFd, mapCreate, mapFreeze, mapUpdate, PAGE_SIZE, progLoad } from '../syscall/index.js';
 import type { Link } from '../attach/link.js';
 import { kconfigContents, resolveKsyms, type KernelConfig, type KsymValue } from './externs.js';
@@ -97,6 +99,16 @@ export class BpfObject {
     return this.map(name).ringBuffer(counted ? () => this.readVariable(counter) as bigint : undefined);
   }
 
+  /** The user ring buffer map `name` (BPF_MAP_TYPE_USER_RINGBUF), mapped for writing. */
+  userRingBuffer(name: string): UserRingBuffer {
+    return this.map(name).userRingBuffer();
+  }
+
+  /** The perf event array `name`, with a ring per online CPU (see PerfBuffer). */
+  perfBuffer(name: string, options?: PerfBufferOptions): PerfBuffer {
+    return this.map(name).perfBuffer(options);
+  }
+
   /** Reads a global variable (`.data`, `.bss`, `.rodata`) as a JS value from its BTF type. */
   readVariable(name: string): unknown {
     const { map, variable } = this.spec.variable(name);
@@ -151,19 +163,26 @@ function kernelName(name: string): string {
   return name.replace(/[^A-Za-z0-9_.]/g, '_').slice(0, 15);
 }
 
+/** libbpf's rule: a perf event array declared without max_entries gets a slot per possible CPU. */
+function maxEntries(spec: MapSpec): number {
+  if (spec.type !== MapType.PERF_EVENT_ARRAY || spec.maxEntries !== 0) return spec.maxEntries;
+  return Math.max(...possibleCpus()) + 1;
+}
+
 function createMap(spec: MapSpec, btfFd: number | undefined, contents: Uint8Array | undefined): BpfMap {
   if (spec.type === MapType.RINGBUF || spec.type === MapType.USER_RINGBUF) {
-    const size = spec.maxEntries;
-    if (size < PAGE_SIZE || size % PAGE_SIZE !== 0 || (size & (size - 1)) !== 0) {
-      throw new TsbpfError(`ring buffer '${spec.name}': max_entries ${size} must be a power of two and a multiple of the page size (${PAGE_SIZE})`);
+    // Checked again: a spec can be changed after parsing. A power of two of at least a page is a multiple of the page size.
+    checkRingSize(spec);
+    if (spec.maxEntries < PAGE_SIZE) {
+      throw new TsbpfError(`ring buffer '${spec.name}': max_entries ${spec.maxEntries} is smaller than this machine's page size (${PAGE_SIZE})`);
     }
   }
   const withBtf = btfFd !== undefined && (spec.btfValueTypeId !== 0 || spec.btfKeyTypeId !== 0);
-  const fd = mapCreate({
+  const fd = createOrExplain(spec, {
     map_type: spec.type,
     key_size: spec.keySize,
     value_size: spec.valueSize,
-    max_entries: spec.maxEntries,
+    max_entries: maxEntries(spec),
     map_flags: spec.flags,
     numa_node: spec.numaNode,
     map_name: kernelName(spec.name),
@@ -171,7 +190,7 @@ function createMap(spec: MapSpec, btfFd: number | undefined, contents: Uint8Arra
     btf_fd: withBtf ? btfFd : 0,
     btf_key_type_id: withBtf ? spec.btfKeyTypeId : 0,
     btf_value_type_id: withBtf ? spec.btfValueTypeId : 0,
-  }, spec.name);
+  });
   const map = new BpfMap(spec, fd);
   try {
     if (contents) {
@@ -184,6 +203,18 @@ function createMap(spec: MapSpec, btfFd: number | undefined, contents: Uint8Arra
     throw error;
   }
   return map;
+}
+
+function createOrExplain(spec: MapSpec, attr: Parameters<typeof mapCreate>[0]): number {
+  try {
+    return mapCreate(attr, spec.name);
+  } catch (error) {
+    const overwrite = spec.type === MapType.RINGBUF && (spec.flags & BPF_F_RB_OVERWRITE) !== 0;
+    if (overwrite && error instanceof SyscallError && error.code === 'EINVAL') {
+      throw new TsbpfError(`ring buffer '${spec.name}' asks for overwrite mode (BPF_F_RB_OVERWRITE), which this kernel does not support (Linux 6.19 added it)`, { cause: error });
+    }
+    throw error;
+  }
 }
 
 interface LoadContext {

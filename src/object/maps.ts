@@ -174,6 +174,23 @@ export function dataKind(sectionName: string): Exclude<DataKind, 'kconfig'> | un
   return undefined;
 }
 
+// The smallest page size Linux has; the running one is checked at load.
+const MIN_PAGE_SIZE = 4096;
+
+/**
+ * Ring buffer sizes the kernel can never accept, refused while parsing: a
+ * ring's max_entries is its data size, a power of two and at least a page.
+ */
+export function checkRingSize(map: MapSpec): void {
+  if (map.type !== MapType.RINGBUF && map.type !== MapType.USER_RINGBUF) return;
+  const size = map.maxEntries;
+  if (size < MIN_PAGE_SIZE || (size & (size - 1)) !== 0) {
+    const smaller = 2 ** Math.floor(Math.log2(Math.max(size, 1)));
+    const suggestion = size < MIN_PAGE_SIZE ? `at least ${MIN_PAGE_SIZE}` : `e.g. ${smaller} or ${smaller * 2}`;
+    throw new ObjectError(`ring buffer '${map.name}': max_entries ${size} is not a power of two of at least one page (${suggestion})`);
+  }
+}
+
 /** A global data section as a one-element array map whose value is the section. */
 export function dataMap(elf: ElfFile, section: Section, kind: DataKind, btf: Btf | undefined): MapSpec {
   const datasec = btf?.typeByName(section.name, 'datasec');

@@ -14,7 +14,7 @@ import { compileDecoder, type RecordDecoder } from '../btf/decoder.js';
 import { btfForKernel } from './btf-fixup.js';
 import { collectExterns, KCONFIG_MAP, type ExternSpec } from './externs.js';
 import { Insns, INSN_SIZE, OP_CALL, PSEUDO_FUNC } from './insn.js';
-import { btfMaps, dataKind, dataMap, legacyMaps, type MapSpec, type VariableSpec } from './maps.js';
+import { btfMaps, checkRingSize, dataKind, dataMap, legacyMaps, type MapSpec, type VariableSpec } from './maps.js';
 import { AttachType, BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS, programKind, ProgType, type ProgramKind } from './sections.js';
 
 const R_BPF_64_64 = 1;
@@ -167,6 +167,7 @@ export class ObjectSpec {
         if (kind) maps.push(dataMap(this.elf, section, kind, this.btf));
       }
     }
+    maps.forEach(checkRingSize);
     return maps;
   }
 

@@ -12,6 +12,8 @@ import { FdWaiter, type WaitOptions } from './waiter.js';
 export type { WaitOptions };
 
 const BPF_MAP_TYPE_RINGBUF = 27;
+/** Overwrite mode (kernels after 6.18): producers overwrite the oldest records. */
+export const BPF_F_RB_OVERWRITE = 1 << 19;
 
 
 export class RingBuffer {
@@ -34,6 +36,10 @@ export class RingBuffer {
   ) {
     const info = mapInfoByFd(mapFd);
     if (info.u32('type') !== BPF_MAP_TYPE_RINGBUF) throw new TsbpfError(`map '${name}' is not a ring buffer (map type ${info.u32('type')})`);
+    if (info.u32('map_flags') & BPF_F_RB_OVERWRITE) {
+      // Records can then be overwritten while being read; reading them needs the overwrite position too.
+      throw new TsbpfError(`ring buffer '${name}' is in overwrite mode (BPF_F_RB_OVERWRITE), which tsbpf's consumer does not read yet`);
+    }
     this.size = info.u32('max_entries');
     this.consumerPage = SharedMapping.map(mapFd, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, `ring buffer '${name}' consumer page`);
     try {

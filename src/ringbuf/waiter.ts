@@ -6,6 +6,17 @@
 import { TsbpfError } from '../errors.js';
 import { FdWatcher } from '../syscall/index.js';
 
+// koffi calls the watcher's callback from libuv's poll phase without running
+// microtasks afterwards (Node does that only for its own callbacks), so the
+// code awaiting a resolved wait would resume at the next timer or immediate,
+// tens of µs later. Node's own after-callback step runs them now; where it is
+// missing, an immediate (run right after the poll phase) does it.
+const runTicksAndMicrotasks = (process as unknown as { _tickCallback?: () => void })._tickCallback;
+function resumeWaiters(): void {
+  if (runTicksAndMicrotasks) runTicksAndMicrotasks.call(process);
+  else setImmediate(() => {});
+}
+
 export interface WaitOptions {
   /** Give up after this many milliseconds (default: wait indefinitely, until aborted). */
   timeoutMs?: number;
@@ -38,7 +49,10 @@ export class FdWaiter {
     if (signal?.aborted) return Promise.resolve(false);
     this.waiting = true;
     return new Promise<boolean>((resolve) => {
+      let settled = false;
       const finish = (ready: boolean) => {
+        if (settled) return;
+        settled = true;
         this.watcher.stop();
         if (timer) clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
@@ -53,6 +67,7 @@ export class FdWaiter {
       this.watcher.start(() => {
         this.wakeups++;
         finish(true);
+        resumeWaiters();
       }, this.events);
     });
   }

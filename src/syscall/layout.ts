@@ -235,6 +235,16 @@ export const perfEventAttr = layout('struct perf_event_attr', 128, '', {
   config2: [64, 'u64'],
 });
 
+// The first page of a perf event's ring mapping, shared with the kernel: the
+// fields a ring reader needs. data_offset/data_size are 0 before 4.1 (the data
+// then starts one page in and fills the rest of the mapping).
+export const perfEventMmapPage = layout('struct perf_event_mmap_page', 1088, '', {
+  data_head: [1024, 'u64'],
+  data_tail: [1032, 'u64'],
+  data_offset: [1040, 'u64'],
+  data_size: [1048, 'u64'],
+});
+
 export type FieldValue = number | bigint | string | Uint8Array | null | undefined;
 export type Values<L extends Layout> = Partial<Record<keyof L['fields'], FieldValue>>;
 

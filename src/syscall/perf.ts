@@ -2,7 +2,13 @@
 import { fail, raw, SYS } from './libc.js';
 import { perfEventAttr, Struct, type Values } from './layout.js';
 
+export const PERF_TYPE_SOFTWARE = 1;
 export const PERF_TYPE_TRACEPOINT = 2;
+/** The software event whose ring bpf_perf_event_output() writes to. */
+export const PERF_COUNT_SW_BPF_OUTPUT = 10;
+export const PERF_SAMPLE_RAW = 1 << 10;
+/** perf_event_attr.flags bit 0: the event starts disabled. */
+export const PERF_ATTR_FLAG_DISABLED = 1n;
 export const PERF_FLAG_FD_CLOEXEC = 1 << 3;
 export const PERF_EVENT_IOC_ENABLE = 0x2400;
 export const PERF_EVENT_IOC_DISABLE = 0x2401;

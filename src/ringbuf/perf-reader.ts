@@ -1,0 +1,219 @@
+// The reading side of one CPU's perf event ring (the ring that
+// bpf_perf_event_output() writes to), over plain typed arrays: the same code
+// reads a kernel mapping or a ring filled by hand.
+//
+// Memory: the perf_event_mmap_page (data_head written by the kernel,
+// data_tail by us), then a data area of data_size bytes, a power of two,
+// mapped once: unlike the BPF ring buffer, a record that runs past the end
+// goes on at the start. Records are 8-byte aligned, so a record's 8-byte
+// header {u32 type, u16 misc, u16 size} never straddles the end; its body may.
+// Positions only grow; `pos & (size - 1)` is the offset in the data area.
+import { RingCorruptionError, TsbpfError } from '../errors.js';
+import { perfEventMmapPage } from '../syscall/layout.js';
+
+export const PERF_RECORD_LOST = 2;
+export const PERF_RECORD_SAMPLE = 9;
+export const PERF_HEADER_SIZE = 8;
+/** A sample's body: u32 raw size, then the raw bytes. */
+const SAMPLE_RAW_OFFSET = PERF_HEADER_SIZE + 4;
+/** A lost record's body: u64 id, u64 lost. */
+const LOST_COUNT_OFFSET = PERF_HEADER_SIZE + 8;
+const LOST_RECORD_SIZE = LOST_COUNT_OFFSET + 8;
+/** Record sizes are u16. */
+const MAX_RECORD_SIZE = 0xffff;
+// data_tail is stored at least this often while draining a long backlog, so
+// the kernel can write again before the batch ends (as consumer.ts does).
+const PUBLISH_EVERY_BYTES = 16 * 1024;
+
+/**
+ * Receives one sample: its raw bytes are `[offset, offset + length)` of
+ * `view`, valid only until the callback returns (the space is handed back to
+ * the kernel after). The kernel pads the raw bytes so that `length + 4` is a
+ * multiple of 8: a sample of 13 bytes arrives as 20, the last 7 unspecified.
+ */
+export type SampleCallback = (view: DataView, offset: number, length: number, cpu: number) => void;
+
+/** Told how many samples the kernel dropped on `cpu` because its ring was full. */
+export type LostCallback = (count: number, cpu: number) => void;
+
+export interface PerfReaderStats {
+  /** Samples delivered to callbacks. */
+  samples: number;
+  /** Samples the kernel dropped (its PERF_RECORD_LOST records, added up). */
+  lost: number;
+  /** Records that ran past the end of the ring and were copied to be contiguous. */
+  wrapped: number;
+  /** Records of other types, passed over. */
+  skipped: number;
+}
+
+export class PerfReader {
+  /** Data area size in bytes. */
+  readonly size: number;
+  private readonly view: DataView;
+  private readonly bytes: Uint8Array;
+  private readonly words: Uint32Array;
+  private readonly mask: number;
+  private readonly publishEvery: number;
+  private readonly head: BigUint64Array;
+  private readonly tail: BigUint64Array;
+  private readonly headLow: Uint32Array;
+  private readonly tailLow: Uint32Array;
+  private scratch: { bytes: Uint8Array; words: Uint32Array; view: DataView } | undefined;
+  private readonly counters: PerfReaderStats = { samples: 0, lost: 0, wrapped: 0, skipped: 0 };
+  private reading = false;
+
+  /**
+   * @param buffer the whole mapping: the perf_event_mmap_page, then the data area
+   * @param pageSize where the data starts on kernels that leave data_offset 0 (before 4.1)
+   */
+  constructor(
+    buffer: ArrayBuffer,
+    readonly cpu: number,
+    pageSize: number,
+    private readonly onLost?: LostCallback,
+  ) {
+    const { data_head, data_tail, data_offset, data_size } = perfEventMmapPage.fields;
+    if (buffer.byteLength < perfEventMmapPage.size) throw new RingCorruptionError(`perf ring of CPU ${cpu}: ${buffer.byteLength} bytes cannot hold its control page`);
+    const page = new DataView(buffer);
+    const givenSize = Number(page.getBigUint64(data_size.offset, true));
+    const dataOffset = givenSize ? Number(page.getBigUint64(data_offset.offset, true)) : pageSize;
+    const size = givenSize || buffer.byteLength - pageSize;
+    if (size < PERF_HEADER_SIZE || (size & (size - 1)) !== 0 || size > 2 ** 31 || dataOffset % 8 !== 0 || dataOffset < perfEventMmapPage.size || dataOffset + size > buffer.byteLength) {
+      throw new RingCorruptionError(`perf ring of CPU ${cpu}: data area of ${size} bytes at ${dataOffset} does not fit a ${buffer.byteLength}-byte mapping as a power of two`);
+    }
+    this.size = size;
+    this.mask = size - 1;
+    this.publishEvery = Math.min(size / 4, PUBLISH_EVERY_BYTES);
+    this.view = new DataView(buffer, dataOffset, size);
+    this.bytes = new Uint8Array(buffer, dataOffset, size);
+    this.words = new Uint32Array(buffer, dataOffset, size >>> 2);
+    this.head = new BigUint64Array(buffer, data_head.offset, 1);
+    this.tail = new BigUint64Array(buffer, data_tail.offset, 1);
+    // Little-endian: the low halves, enough to tell whether the positions differ (they are never 2^32 apart).
+    this.headLow = new Uint32Array(buffer, data_head.offset, 1);
+    this.tailLow = new Uint32Array(buffer, data_tail.offset, 1);
+  }
+
+  /**
+   * Whether the kernel has written records we have not read. A plain load is
+   * enough: this is only a hint, read() itself loads data_head with acquire
+   * semantics before touching records.
+   */
+  hasData(): boolean {
+    return this.headLow[0] !== this.tailLow[0];
+  }
+
+  /** Bytes written by the kernel and not yet read. */
+  available(): number {
+    return Number(Atomics.load(this.head, 0) - Atomics.load(this.tail, 0));
+  }
+
+  stats(): PerfReaderStats {
+    return { ...this.counters };
+  }
+
+  /**
+   * Delivers samples in order, at most `budget` of them, and returns how many
+   * were delivered; lost records go to onLost, other records are passed over.
+   * data_tail is published after each batch — and every 16 KiB within a long
+   * one, and when a callback throws (that sample counts as read) — then
+   * data_head is read again, so records written meanwhile are not left behind.
+   */
+  read(onSample: SampleCallback, budget = Number.POSITIVE_INFINITY): number {
+    if (budget <= 0 || !this.hasData()) return 0;
+    // data_tail is published per batch: a nested call would start from a stale position and deliver samples twice.
+    if (this.reading) throw new TsbpfError('read() called from inside one of its callbacks');
+    this.reading = true;
+    const size = this.size;
+    const mask = this.mask;
+    const cpu = this.cpu;
+    const ringWords = this.words;
+    const ringView = this.view;
+    // Positions are exact as doubles until 2^53 bytes have gone through.
+    let tail = Number(Atomics.load(this.tail, 0));
+    let published = tail;
+    let batch = 0;
+    let delivered = 0;
+    try {
+      for (;;) {
+        // Atomics.load is the acquire that orders the record reads after it.
+        const head = Number(Atomics.load(this.head, 0));
+        if (tail === head) return delivered;
+        let left = head - tail;
+        if (left < 0 || left > size) this.corrupt(tail, head, left < 0 ? 'data_head is behind data_tail' : `${left} bytes pending in a ${size}-byte ring`);
+        let offset = tail & mask;
+        batch = 0;
+        while (left > 0) {
+          if (batch >= this.publishEvery) {
+            tail += batch;
+            batch = 0;
+            Atomics.store(this.tail, 0, BigInt(tail));
+            published = tail;
+          }
+          if (left < PERF_HEADER_SIZE) this.corrupt(tail + batch, head, `${left} bytes left, less than a record header`);
+          const index = offset >>> 2;
+          const type = ringWords[index]!;
+          const length = ringWords[index + 1]! >>> 16;
+          if (length < PERF_HEADER_SIZE || length % 8 !== 0 || length > left) {
+            this.corrupt(tail + batch, head, `record of ${length} bytes (${left} bytes produced, records are 8-byte multiples)`);
+          }
+          let words = ringWords;
+          let view = ringView;
+          let at = offset;
+          if (offset + length > size) {
+            ({ words, view } = this.unwrap(offset, length));
+            at = 0;
+          }
+          left -= length;
+          batch += length;
+          offset = (offset + length) & mask;
+          if (type === PERF_RECORD_SAMPLE) {
+            const rawSize = words[(at + PERF_HEADER_SIZE) >>> 2]!;
+            if (SAMPLE_RAW_OFFSET + rawSize > length) this.corrupt(tail + batch - length, head, `sample of ${rawSize} bytes in a ${length}-byte record`);
+            delivered++;
+            onSample(view, at + SAMPLE_RAW_OFFSET, rawSize, cpu);
+            if (delivered >= budget) return delivered;
+          } else if (type === PERF_RECORD_LOST) {
+            if (length < LOST_RECORD_SIZE) this.corrupt(tail + batch - length, head, `lost record of ${length} bytes`);
+            const countAt = (at + LOST_COUNT_OFFSET) >>> 2;
+            const count = words[countAt]! + words[countAt + 1]! * 2 ** 32;
+            this.counters.lost += count;
+            this.onLost?.(count, cpu);
+          } else {
+            this.counters.skipped++;
+          }
+        }
+        tail += batch;
+        batch = 0;
+        // A full barrier: our reads of the batch are done before the kernel may reuse its space.
+        Atomics.store(this.tail, 0, BigInt(tail));
+        published = tail;
+      }
+    } finally {
+      const reached = tail + batch;
+      if (reached !== published) Atomics.store(this.tail, 0, BigInt(reached));
+      this.counters.samples += delivered;
+      this.reading = false;
+    }
+  }
+
+  /** Copies a record that runs past the end of the ring into scratch memory, contiguous from 0. */
+  private unwrap(offset: number, length: number): { words: Uint32Array; view: DataView } {
+    const scratch = (this.scratch ??= scratchMemory(Math.min(this.size, MAX_RECORD_SIZE + 1)));
+    const first = this.size - offset;
+    scratch.bytes.set(this.bytes.subarray(offset), 0);
+    scratch.bytes.set(this.bytes.subarray(0, length - first), first);
+    this.counters.wrapped++;
+    return scratch;
+  }
+
+  private corrupt(tail: number, head: number, why: string): never {
+    throw new RingCorruptionError(`perf ring of CPU ${this.cpu} corrupted at data_tail ${tail} (data_head ${head}): ${why}`);
+  }
+}
+
+function scratchMemory(size: number): { bytes: Uint8Array; words: Uint32Array; view: DataView } {
+  const buffer = new ArrayBuffer(size);
+  return { bytes: new Uint8Array(buffer), words: new Uint32Array(buffer), view: new DataView(buffer) };
+}

@@ -1,0 +1,103 @@
+// Ring buffer edge cases: sizes refused while parsing, the largest record a
+// ring takes, overwrite mode, and a pinned ring picked up where it was left.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { test } from 'node:test';
+import { ObjectError, TsbpfError } from '../src/errors.ts';
+import { ensureBpffs, BPFFS_ROOT } from '../src/attach/bpffs.ts';
+import { BpfObject } from '../src/loader/object.ts';
+import { checkRingSize, MapType, type MapSpec } from '../src/object/maps.ts';
+import { ObjectSpec } from '../src/object/spec.ts';
+import { BPF_F_RB_OVERWRITE, RingBuffer } from '../src/ringbuf/ringbuf.ts';
+import { closeFd, objGet } from '../src/syscall/bpf.ts';
+import { needsRoot, programBytes, programPath } from './helpers.ts';
+
+const RING_SIZE = 16 * 1024;
+
+test('a ring size that is not a power of two of at least a page is refused while parsing', () => {
+  assert.throws(() => ObjectSpec.parse(programBytes('bad_ring_size')),
+    (error: Error) => error instanceof ObjectError && /ring buffer 'events': max_entries 12288 is not a power of two .*e\.g\. 8192 or 16384/.test(error.message));
+  const ring = ObjectSpec.parse(programBytes('ringbuf_multi')).maps.get('ring_a')!;
+  const sized = (type: number, maxEntries: number): MapSpec => ({ ...ring, type, maxEntries });
+  assert.throws(() => checkRingSize(sized(MapType.RINGBUF, 2048)), /at least 4096/);
+  assert.throws(() => checkRingSize(sized(MapType.USER_RINGBUF, 0)), /at least 4096/);
+  assert.throws(() => checkRingSize(sized(MapType.RINGBUF, 3 * 4096)), /e\.g\. 8192 or 16384/);
+  checkRingSize(sized(MapType.RINGBUF, 1 << 30));
+  checkRingSize(sized(MapType.HASH, 12345)); // only rings are checked
+});
+
+test('the largest record (ring size - 16 bytes) is delivered whole across the wrap; one byte more is refused', (t) => {
+  if (!needsRoot(t)) return;
+  const object = BpfObject.open(programPath('ringbuf_multi'));
+  t.after(() => object.close());
+  object.writeVariable('large', Array.from({ length: RING_SIZE }, (_, i) => (i * 13) & 0xff));
+  const output = (size: number) => {
+    const context = Buffer.alloc(8);
+    context.writeUInt32LE(size, 0);
+    object.program('output_large').testRun({ context });
+    return context.readInt32LE(4);
+  };
+  const ring = object.ringBuffer('ring_c');
+  const lengths: number[] = [];
+  const check = (view: DataView, offset: number, length: number) => {
+    lengths.push(length);
+    for (let i = 0; i < length; i++) {
+      if (view.getUint8(offset + i) !== ((i * 13) & 0xff)) assert.fail(`byte ${i} of a ${length}-byte record`);
+    }
+  };
+  // Move the consumer off 0, so the big record wraps past the end of the data area.
+  assert.equal(output(100), 0);
+  assert.equal(ring.consume(check), 1);
+  assert.equal(output(RING_SIZE - 16), 0, 'the largest record fits');
+  assert.equal(ring.consume(check), 1);
+  assert.deepEqual(lengths, [100, RING_SIZE - 16]);
+  assert.ok(output(RING_SIZE - 15) < 0, 'one byte more can never fit');
+  assert.equal(ring.available(), 0);
+});
+
+test('overwrite-mode rings get a clear error, from this kernel or from the consumer', (t) => {
+  if (!needsRoot(t)) return;
+  const spec = ObjectSpec.parse(programBytes('ringbuf_multi'));
+  (spec.maps.get('ring_b') as MapSpec).flags |= BPF_F_RB_OVERWRITE;
+  let object: BpfObject;
+  try {
+    object = BpfObject.load(spec);
+  } catch (error) {
+    // Linux 6.18 and older refuse the flag.
+    assert.ok(error instanceof TsbpfError);
+    assert.match(error.message, /ring buffer 'ring_b' asks for overwrite mode \(BPF_F_RB_OVERWRITE\), which this kernel does not support/);
+    return;
+  }
+  t.after(() => object.close());
+  assert.throws(() => object.ringBuffer('ring_b'), /overwrite mode .* does not read yet/);
+});
+
+test('a pinned ring opened again starts from the positions in shared memory', (t) => {
+  if (!needsRoot(t)) return;
+  ensureBpffs(BPFFS_ROOT);
+  const dir = mkdtempSync(`${BPFFS_ROOT}/tsbpf-ring-`);
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const object = BpfObject.open(programPath('ringbuf_multi'));
+  t.after(() => object.close());
+  const context = Buffer.alloc(24);
+  [0, 10, 0, 0].forEach((value, i) => context.writeUInt32LE(value, i * 4));
+  object.program('produce').testRun({ context });
+  object.map('ring_a').pin(`${dir}/ring_a`);
+
+  const seqs: number[] = [];
+  const collect = (view: DataView, offset: number) => {
+    seqs.push(view.getUint32(offset + 4, true));
+  };
+  const first = object.ringBuffer('ring_a');
+  assert.equal(first.consume(collect, 4), 4);
+  const left = first.positions();
+  first.close();
+
+  const fd = objGet(`${dir}/ring_a`);
+  t.after(() => closeFd(fd));
+  const again = new RingBuffer('ring_a', fd);
+  t.after(() => again.close());
+  assert.deepEqual(again.positions(), left, 'the reopened ring sees the positions the first consumer published');
+  assert.equal(again.consume(collect), 6);
+  assert.deepEqual(seqs, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 'nothing delivered twice, nothing skipped');
+});
