@@ -9,7 +9,6 @@ import { BpfObject } from '../src/loader/object.ts';
 import { checkRingSize, MapType, type MapSpec } from '../src/object/maps.ts';
 import { ObjectSpec } from '../src/object/spec.ts';
 import { BPF_F_RB_OVERWRITE, RingBuffer } from '../src/ringbuf/ringbuf.ts';
-import { closeFd, objGet } from '../src/syscall/bpf.ts';
 import { needsRoot, programBytes, programPath } from './helpers.ts';
 
 const RING_SIZE = 16 * 1024;
@@ -93,11 +92,11 @@ test('a pinned ring opened again starts from the positions in shared memory', (t
   const left = first.positions();
   first.close();
 
-  const fd = objGet(`${dir}/ring_a`);
-  t.after(() => closeFd(fd));
-  const again = new RingBuffer('ring_a', fd);
+  const again = RingBuffer.openPinned(`${dir}/ring_a`);
   t.after(() => again.close());
+  assert.equal(again.name, 'ring_a');
   assert.deepEqual(again.positions(), left, 'the reopened ring sees the positions the first consumer published');
   assert.equal(again.consume(collect), 6);
   assert.deepEqual(seqs, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 'nothing delivered twice, nothing skipped');
+  assert.throws(() => RingBuffer.openPinned(`${dir}/nothing-here`), /BPF_OBJ_GET\) failed: ENOENT/);
 });

@@ -4,8 +4,9 @@
 // Two mappings, as the kernel allows them: the consumer page read-write at
 // offset 0, and the producer page plus the data area mapped twice, read-only,
 // at one page in. Sizes come from the kernel (map info), not from the spec.
+import { basename } from 'node:path';
 import { ClosedError, TsbpfError } from '../errors.js';
-import { mapInfoByFd, PAGE_SIZE, PROT_READ, PROT_WRITE, SharedMapping } from '../syscall/index.js';
+import { closeFd, mapInfoByFd, objGet, PAGE_SIZE, PROT_READ, PROT_WRITE, SharedMapping } from '../syscall/index.js';
 import { RingConsumer, type ConsumerStats, type RecordCallback } from './consumer.js';
 import { FdWaiter, type WaitOptions } from './waiter.js';
 
@@ -23,6 +24,7 @@ export class RingBuffer {
   private readonly consumer: RingConsumer;
   private readonly waiter: FdWaiter;
   private closed = false;
+  private ownedFd: number | undefined;
 
   /**
    * @param readDropped reads the ring's drop counter, when the BPF side keeps
@@ -56,6 +58,24 @@ export class RingBuffer {
       size: this.size,
     });
     this.waiter = new FdWaiter(mapFd, `ring buffer '${name}'`);
+  }
+
+  /**
+   * The ring buffer pinned at `path` in bpffs (by `tsbpf load --pin`,
+   * `BpfMap.pin()` or any other loader). Reading starts from the positions in
+   * shared memory: where the previous consumer left off. The fd opened here
+   * is closed with the ring.
+   */
+  static openPinned(path: string): RingBuffer {
+    const fd = objGet(path);
+    try {
+      const ring = new RingBuffer(basename(path), fd);
+      ring.ownedFd = fd;
+      return ring;
+    } catch (error) {
+      closeFd(fd);
+      throw error;
+    }
   }
 
   /** Delivers every committed record now (at most `budget`); returns how many. Never waits. */
@@ -150,6 +170,7 @@ export class RingBuffer {
     this.waiter.close();
     this.consumerPage.release();
     this.producerPages.release();
+    if (this.ownedFd !== undefined) closeFd(this.ownedFd);
   }
 
   [Symbol.dispose](): void {
