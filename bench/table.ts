@@ -2,15 +2,24 @@
 // as tables, tsbpf beside its libbpf anchor with their ratio:
 //
 //   node --import tsx bench/table.ts ringbuf build/bench/results.jsonl
+//   node --import tsx bench/table.ts perf build/bench/perf.jsonl [build/bench/results.jsonl]
 //   node --import tsx bench/table.ts btf build/bench/btf.jsonl
 //   node --import tsx bench/table.ts load build/bench/load.jsonl
+//   node --import tsx bench/table.ts stream build/bench/stream.jsonl
+//   node --import tsx bench/table.ts latency build/bench/latency.jsonl
 //
 // ringbuf: a row per record size, libbpf first, then each tsbpf mode with its
 // throughput ratio to libbpf (mean records/s; higher is better).
+// perf: the same for the perf buffer drain, then, given the ringbuf results
+// of the same run, each size's ring buffer rate over its perf buffer rate.
 // btf, load: a row per implementation; cold = the first run of a fresh
 // process (median and best over the processes), warm = repeated runs in one
 // process (median and best over the rounds); ratios are tsbpf time / libbpf
 // time (lower is better), on the medians.
+// stream: a row per consumer mode and producer CPU, libbpf beside tsbpf:
+// delivered records/s and drops, median (min-max) over the runs.
+// latency: a row per implementation, median (min-max) over the runs of each
+// run's percentiles; the ratio is on the medians (lower is better).
 import { readFileSync } from 'node:fs';
 import { median } from './stats.ts';
 
@@ -28,7 +37,8 @@ interface Summary {
 }
 
 const [kind, file] = process.argv.length > 3 ? [process.argv[2]!, process.argv[3]!] : ['ringbuf', process.argv[2]!];
-const results: Result[] = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line));
+const readResults = (path: string): Result[] => readFileSync(path, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line));
+const results = readResults(file);
 const find = (fields: Record<string, string | number>) =>
   results.find((r) => Object.entries(fields).every(([key, value]) => r[key] === value));
 const filter = (fields: Record<string, string | number>) =>
@@ -38,14 +48,23 @@ switch (kind) {
   case 'ringbuf':
     ringbufTable();
     break;
+  case 'perf':
+    perfTables(process.argv[4]);
+    break;
   case 'btf':
     btfTables();
     break;
   case 'load':
     loadTable();
     break;
+  case 'stream':
+    streamTable();
+    break;
+  case 'latency':
+    latencyTable();
+    break;
   default:
-    throw new Error(`unknown table '${kind}': ringbuf, btf or load`);
+    throw new Error(`unknown table '${kind}': ringbuf, perf, btf, load, stream or latency`);
 }
 
 function printTable(header: string[], rows: string[][]): void {
@@ -74,6 +93,39 @@ function ringbufTable(): void {
     return row;
   });
   printTable(header, rows);
+}
+
+/** The perf buffer drain table; then, given `ringFile` (the ringbuf bench's results), ring buffer over perf buffer per payload size. */
+function perfTables(ringFile: string | undefined): void {
+  const payloads = [...new Set(results.map((r) => r.payload as number))];
+  const ns = (r: Result | undefined) => (r ? r.bestNsPerSample.toFixed(1) : '-');
+  const rate = (perSec: number | undefined) => (perSec === undefined ? '-' : (perSec / 1e6).toFixed(1));
+  printTable(['payload', 'perf record', 'samples/round', 'libbpf best ns/sample', 'libbpf mean M samples/s', 'tsbpf best ns/sample',
+    'tsbpf mean M samples/s', 'ratio'], payloads.map((payload) => {
+    const [anchor, r] = [find({ impl: 'libbpf', payload }), find({ impl: 'tsbpf', payload })];
+    return [`${payload} B`, `${(anchor ?? r)?.recordBytes} B`, String((anchor ?? r)?.samplesPerRound ?? '-'), ns(anchor),
+      rate(anchor?.meanSamplesPerSec), ns(r), rate(r?.meanSamplesPerSec), times(ratio(r?.meanSamplesPerSec, anchor?.meanSamplesPerSec))];
+  }));
+
+  console.log();
+  if (!ringFile) {
+    console.log('ring buffer vs perf buffer: the ring buffer results are missing (the ringbuf bench did not run; BENCHES="ringbuf perf")');
+    return;
+  }
+  const ring = readResults(ringFile);
+  const ringResult = (impl: string, payload: number) => ring.find((r) => r.impl === impl && r.mode === 'zero-copy' && r.payload === payload);
+  const rows = payloads.map((payload) => {
+    const row = [`${payload} B`, `${ringResult('libbpf', payload)?.recordBytes ?? '-'} B / ${find({ payload })?.recordBytes} B`];
+    for (const impl of ['libbpf', 'tsbpf']) {
+      const [ringPerSec, perfPerSec] = [ringResult(impl, payload)?.meanRecordsPerSec, find({ impl, payload })?.meanSamplesPerSec] as (number | undefined)[];
+      row.push(rate(ringPerSec), rate(perfPerSec), times(ratio(ringPerSec, perfPerSec)));
+    }
+    return row;
+  });
+  printTable(['payload', 'record ring / perf', 'libbpf ring M/s', 'libbpf perf M/s', 'ring/perf', 'tsbpf ring M/s', 'tsbpf perf M/s', 'ring/perf'], rows);
+  console.log('ring/perf = ring buffer mean records/s over perf buffer mean samples/s, drain only (tsbpf: zero-copy). The 2020 kernel benchmark' +
+    ' (selftests/bpf bench_ringbufs) found ring buffers ~7-10x faster back-to-back, producer included, where perf buffers lose most:' +
+    ' a perf_event_output() per sample, and its wake-up; neither is timed here.');
 }
 
 /** Milliseconds, from nanoseconds. */
@@ -192,4 +244,57 @@ function loadTable(): void {
     `warm ${verdict(ratio(stats.tsbpf?.warm?.median, anchor?.warm?.median), 1)}; ` +
     `warm re-parsing the kernel BTF every load, as libbpf does: ${verdict(ratio(stats['tsbpf-reparse']?.warm?.median, anchor?.warm?.median), 1)}; ` +
     `tsbpf cold process, node start to attached: ${stats.tsbpf?.cold?.processMs?.toFixed(0) ?? '-'} ms (median)`);
+}
+
+/** "median (min-max)" of `values`, each shown by `format`. */
+function spread(values: number[], format: (value: number) => string): string {
+  if (values.length === 0) return '-';
+  const [low, high] = [format(Math.min(...values)), format(Math.max(...values))];
+  return low === high ? low : `${format(median(values))} (${low}-${high})`;
+}
+
+function streamTable(): void {
+  const configs = [...new Set(results.map((r) => `${r.mode}:${r.producerCpu}`))];
+  const rate = (value: number) => (value / 1e6).toFixed(1);
+  const percent = (value: number) => (value === 0 ? '0' : `${(value * 100).toFixed(value < 0.001 ? 3 : 1)}%`);
+  const verdicts: string[] = [];
+  const rows = configs.map((config) => {
+    const [mode, cpu] = config.split(':');
+    const label = `${mode === 'busy' ? 'busy-poll' : 'wake-ups'}, producer on CPU ${cpu}${cpu === '0' ? ' (the consumer\'s)' : ''}`;
+    const runs = (impl: string) => filter({ impl, mode: mode!, producerCpu: Number(cpu) });
+    const [c, t] = [runs('libbpf'), runs('tsbpf')];
+    const rates = (rs: Result[]) => rs.map((r) => r.recordsPerSec as number);
+    const drops = (rs: Result[]) => rs.map((r) => r.dropped / r.attempted);
+    const offered = (rs: Result[]) => rs.map((r) => r.offeredPerSec as number);
+    const ratioValue = ratio(median(rates(t)), median(rates(c)));
+    const tsbpfDrops = t.reduce((sum, r) => sum + r.dropped, 0);
+    const libbpfDrops = c.reduce((sum, r) => sum + r.dropped, 0);
+    const met = ratioValue !== undefined && !Number.isNaN(ratioValue) && ratioValue >= 0.95 && tsbpfDrops === 0;
+    verdicts.push(`${label}: ${t.length ? (met ? 'met' : 'missed') : 'not measured'}${libbpfDrops ? ' (libbpf drops too)' : ''}`);
+    return [
+      label, String(c.length), spread(rates(c), rate), spread(drops(c), percent), spread(offered(c), rate),
+      String(t.length), spread(rates(t), rate), spread(drops(t), percent), spread(offered(t), rate), times(ratioValue),
+    ];
+  });
+  printTable(['', 'libbpf runs', 'libbpf M rec/s', 'libbpf drops', 'offered M rec/s', 'tsbpf runs', 'tsbpf M rec/s', 'tsbpf drops',
+    'offered M rec/s', 'ratio'], rows);
+  console.log('offered = the producer\'s attempts per second in the same run: a failed reservation is cheaper than a record, so a full ring raises it');
+  console.log(`target, same rate (ratio >= 0.95) and 0 drops: ${verdicts.join('; ')}`);
+}
+
+function latencyTable(): void {
+  const us = (ns: number) => (ns / 1e3).toFixed(1);
+  const stats: Record<string, number> = {};
+  const rows = (['libbpf', 'tsbpf'] as const).map((impl) => {
+    const runs = filter({ impl });
+    const field = (name: string) => runs.map((r) => r[name] as number);
+    stats[impl] = median(field('medianNs'));
+    return [
+      impl === 'libbpf' ? 'libbpf ring_buffer__poll' : 'tsbpf await ring.poll()', String(runs.length),
+      String(runs[0]?.samples ?? '-'), spread(field('medianNs'), us), spread(field('p90Ns'), us), spread(field('p99Ns'), us),
+      runs.length ? us(Math.max(...field('maxNs'))) : '-', impl === 'libbpf' ? '' : times(ratio(stats.tsbpf, stats.libbpf)),
+    ];
+  });
+  printTable(['', 'runs', 'samples/run', 'median us', 'p90 us', 'p99 us', 'max us', 'x libbpf'], rows);
+  console.log(`target, tsbpf median within 2x of libbpf's: ${verdict(ratio(stats.tsbpf, stats.libbpf), 2)}`);
 }
