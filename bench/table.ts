@@ -76,7 +76,7 @@ function printTable(header: string[], rows: string[][]): void {
 }
 
 function ringbufTable(): void {
-  const MODES = ['zero-copy', 'copy', 'copy-into'];
+  const MODES = ['zero-copy', 'copy', 'copy-into', 'decode'];
   const sizes = [...new Set(results.map((r) => r.recordBytes))];
   const ns = (r: Result | undefined) => (r ? r.bestNsPerRecord.toFixed(1) : '-');
   const mrps = (r: Result | undefined) => (r ? (r.meanRecordsPerSec / 1e6).toFixed(1) : '-');
