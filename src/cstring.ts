@@ -1,7 +1,13 @@
+// C strings to JS strings. ASCII — nearly every name in an ELF or BTF file,
+// and most record strings — is built in JS: a TextDecoder call is a round
+// trip into C++, and the first one of a process costs milliseconds more
+// (Node loads its decoder lazily), which a cold `open` would pay.
 const decoder = new TextDecoder();
-// Below this length, building an ASCII string in JS beats a TextDecoder call
-// (a round trip into C++ that costs more than a short string's worth of work).
+// Up to this length, adding characters one by one beats making a subarray
+// and calling String.fromCharCode.apply on it.
 const SHORT_STRING = 32;
+// String.fromCharCode.apply takes its bytes as call arguments: stay well under the stack's limit.
+const APPLY_CHUNK = 4096;
 
 /** The UTF-8 text of a C string: `bytes` up to the first NUL (all of them when there is none). */
 export function decodeCString(bytes: Uint8Array): string {
@@ -10,17 +16,25 @@ export function decodeCString(bytes: Uint8Array): string {
 
 /** decodeCString() of `bytes[start, start + length)`, without making a view of it first. */
 export function decodeCStringAt(bytes: Uint8Array, start: number, length: number): string {
+  const limit = start + length;
   if (length <= SHORT_STRING) {
     let text = '';
-    for (let i = start; i < start + length; i++) {
+    for (let i = start; i < limit; i++) {
       const byte = bytes[i]!;
       if (byte === 0) return text;
-      if (byte >= 0x80) return decodeUtf8(bytes.subarray(start, start + length));
+      if (byte >= 0x80) return decodeUtf8(bytes.subarray(start, limit));
       text += String.fromCharCode(byte);
     }
     return text;
   }
-  return decodeUtf8(bytes.subarray(start, start + length));
+  const nul = bytes.indexOf(0, start);
+  const end = nul < 0 || nul > limit ? limit : nul;
+  for (let i = start; i < end; i++) if (bytes[i]! >= 0x80) return decoder.decode(bytes.subarray(start, end));
+  let text = '';
+  for (let at = start; at < end; at += APPLY_CHUNK) {
+    text += String.fromCharCode.apply(null, bytes.subarray(at, Math.min(end, at + APPLY_CHUNK)) as unknown as number[]);
+  }
+  return text;
 }
 
 function decodeUtf8(bytes: Uint8Array): string {

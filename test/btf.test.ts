@@ -39,9 +39,9 @@ test('reads BTF.ext func_info, line_info and CO-RE relocations', () => {
   assert.equal(info.funcInfo.get(section)?.[0]?.insnOffset, 0);
   const lines = info.lineInfo.get(section)!;
   assert.ok(lines.length > 10);
-  assert.ok(lines.some((l) => l.line.includes('bpf_ringbuf_reserve')));
+  assert.ok(lines.some((l) => btf.string(l.lineOffset).includes('bpf_ringbuf_reserve')));
   // Source paths are relative (make programs maps the build directory to '.').
-  const files = [...new Set(lines.map((l) => l.fileName))];
+  const files = [...new Set(lines.map((l) => btf.string(l.fileNameOffset)))];
   assert.ok(files.includes('./execsnoop.bpf.c') && files.some((f) => f.endsWith('include/snoop_filters.h')), files.join());
   assert.ok(files.every((f) => f.startsWith('./')), files.join());
   const relos = info.coreRelos.get(section)!;
@@ -177,3 +177,89 @@ test('split BTF (as module BTF) continues its base\'s type ids and strings', () 
   assert.deepEqual(split.idsByEssentialName('task_struct'), [2, 5]);
   assert.throws(() => split.type(6), /does not exist/);
 });
+
+test('lookups by name find exactly the types a full walk finds (kernel BTF: names that are also field values, flavours)', (t) => {
+  const path = '/sys/kernel/btf/vmlinux';
+  if (!existsSync(path)) return t.skip('this kernel exposes no BTF at /sys/kernel/btf/vmlinux');
+  const btf = new Btf(readFileSync(path));
+  const byName = new Map<string, number[]>();
+  for (let id = 1; id < btf.end; id++) {
+    const { name } = btf.type(id);
+    if (name) byName.set(name, [...(byName.get(name) ?? []), id]);
+  }
+  // Every 50th name, plus names whose string offsets are small numbers that also occur as sizes and offsets.
+  const names = [...byName.keys()].filter((_, i) => i % 50 === 0);
+  names.push('task_struct', 'file', 'int', 'u32', 'list_head', 'no_such_type_anywhere');
+  for (const name of names) {
+    assert.deepEqual(btf.idsByName(name), byName.get(name) ?? [], name);
+    assert.deepEqual(btf.idsByEssentialName(name), byName.get(name) ?? [], `essential ${name}`);
+  }
+  assert.deepEqual(btf.idsByName(''), []);
+});
+
+test('lookups by name: flavours, duplicate strings, split BTF naming types with its base\'s strings, big-endian BTF', () => {
+  const int = { kind: 'int', name: 'int', size: 4, signed: true, char: false, bool: false, bitOffset: 0, bits: 32 } as const;
+  const types = [
+    { id: 1, ...int },
+    { id: 2, kind: 'struct', name: 'thing', size: 4, members: [{ name: 'thing', type: 1, bitOffset: 0, bitSize: 0 }] },
+    { id: 3, kind: 'struct', name: 'thing___v2', size: 4, members: [] },
+    { id: 4, kind: 'struct', name: 'thing___v2___x', size: 4, members: [] },
+    { id: 5, kind: 'struct', name: 'thing_other', size: 4, members: [] },
+    { id: 6, kind: 'typedef', name: 'thing', type: 2 },
+  ] as const;
+  const plain = encodeBtf([...types]);
+  for (const btf of [new Btf(plain), new Btf(duplicateStrings(plain)), new Btf(toBigEndian(plain))]) {
+    assert.deepEqual(btf.idsByName('thing'), [2, 6]);
+    assert.deepEqual(btf.idsByName('thing', 'struct'), [2]);
+    assert.deepEqual(btf.idsByName('thing___v2'), [3]);
+    assert.deepEqual(btf.idsByEssentialName('thing'), [2, 3, 6]);
+    // The last ___ ends the essential name: thing___v2___x is a flavour of thing___v2, and thing___v2 itself is not.
+    assert.deepEqual(btf.idsByEssentialName('thing___v2'), [4]);
+    assert.deepEqual(btf.idsByName('thin'), []);
+  }
+  const base = new Btf(plain);
+  // The split BTF's struct is named with a string only the base has; its own first string is a name too.
+  const split = new Btf(encodeBtf([
+    { id: 7, kind: 'struct', name: 'thing_other', size: 8, members: [] },
+    { id: 8, kind: 'struct', name: 'module_only', size: 8, members: [] },
+  ], base), base);
+  assert.deepEqual(split.idsByName('thing_other'), [5, 7]);
+  assert.deepEqual(split.idsByName('module_only'), [8]);
+  assert.deepEqual(split.idsByEssentialName('thing'), [2, 3, 6]);
+});
+
+/** The same BTF with its string section written twice (clang deduplicates strings; nothing requires it). */
+function duplicateStrings(bytes: Uint8Array): Uint8Array {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const hdrLen = view.getUint32(4, true);
+  const strOff = view.getUint32(16, true);
+  const strLen = view.getUint32(20, true);
+  const strings = bytes.subarray(hdrLen + strOff, hdrLen + strOff + strLen);
+  const out = new Uint8Array(bytes.length + strLen);
+  out.set(bytes.subarray(0, hdrLen + strOff + strLen));
+  out.set(strings, hdrLen + strOff + strLen);
+  const outView = new DataView(out.buffer);
+  outView.setUint32(20, strLen * 2, true);
+  // Every third type's name points at the second copy, the others at the first.
+  const again = new Btf(bytes);
+  for (let id = 1; id < again.end; id++) {
+    const at = again.typeOffset(id);
+    const nameOff = view.getUint32(at, true);
+    if (nameOff !== 0 && id % 3 === 0) outView.setUint32(at, nameOff + strLen, true);
+  }
+  return out;
+}
+
+/** The same BTF in big-endian byte order: the magic and every 32-bit header and type word swapped. */
+function toBigEndian(bytes: Uint8Array): Uint8Array {
+  const out = bytes.slice();
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const outView = new DataView(out.buffer);
+  outView.setUint16(0, view.getUint16(0, true), false);
+  const hdrLen = view.getUint32(4, true);
+  for (let at = 4; at < hdrLen; at += 4) outView.setUint32(at, view.getUint32(at, true), false);
+  const typeStart = hdrLen + view.getUint32(8, true);
+  const typeEnd = typeStart + view.getUint32(12, true);
+  for (let at = typeStart; at < typeEnd; at += 4) outView.setUint32(at, view.getUint32(at, true), false);
+  return out;
+}

@@ -1,8 +1,9 @@
 // BTF: the type information clang puts in `.BTF` and the kernel exposes in
 // /sys/kernel/btf. Parsing is lazy: the constructor only validates the header
 // and records where each type starts (one pass over the bytes); a type is
-// decoded when first asked for, and names are indexed on first lookup. That
+// decoded when first asked for, and names are found by searching the string section. That
 // keeps the kernel's 126k types cheap to open.
+import { decodeCStringAt } from '../cstring.js';
 import { BtfError } from '../errors.js';
 
 export const BTF_MAGIC = 0xeb9f;
@@ -147,15 +148,16 @@ export class Btf {
   readonly count: number;
   private readonly view: DataView;
   private readonly typesStart: number;
+  private readonly typesEnd: number;
   private readonly stringsStart: number;
   private readonly stringsLength: number;
   private readonly offsets: Uint32Array;
-  private readonly decoded: (BtfType | undefined)[];
+  /** Types decoded so far, by index (a Map: a program asks for a few hundred of the kernel's 126k). */
+  private readonly decoded = new Map<number, BtfType>();
   private readonly nameCache = new Map<string, number[]>();
   private readonly essentialNameCache = new Map<string, number[]>();
   /** The type section as 32-bit words, when byte order and alignment allow (the fast path). */
   private readonly words: Uint32Array | undefined;
-  private readonly decoder = new TextDecoder();
 
   constructor(
     readonly bytes: Uint8Array,
@@ -176,6 +178,7 @@ export class Btf {
     const strOff = this.u32(16);
     const strLen = this.u32(20);
     this.typesStart = hdrLen + typeOff;
+    this.typesEnd = this.typesStart + typeLen;
     this.stringsStart = hdrLen + strOff;
     this.stringsLength = strLen;
     if (this.typesStart + typeLen > bytes.length) throw new BtfError(`BTF type section (${typeLen} bytes at ${this.typesStart}) runs past the end (${bytes.length})`);
@@ -188,7 +191,6 @@ export class Btf {
       : undefined;
     this.offsets = this.indexTypes(this.typesStart, typeLen);
     this.count = this.offsets.length;
-    this.decoded = new Array(this.count);
   }
 
   /** Bytes in the string section (split BTF's string offsets start here). */
@@ -201,32 +203,30 @@ export class Btf {
     return this.firstId + this.count;
   }
 
-  /** One pass recording where each type starts; checks each type fits. */
+  /**
+   * One pass recording where each type starts; checks each type fits. The
+   * kernel's 126k types make this the cost of a cold parse, so the loop reads
+   * 32-bit words straight from a Uint32Array when byte order and alignment
+   * allow (several times faster than DataView calls, before and after the
+   * JIT) and sizes come from typed tables.
+   */
   private indexTypes(start: number, length: number): Uint32Array {
-    // Reading 32-bit words straight from a Uint32Array (when the bytes allow it)
-    // is several times faster than DataView calls, before and after the JIT.
     const words = this.words;
-    let offsets = new Uint32Array(Math.max(16, length >>> 4));
+    const offsets = new Uint32Array(Math.ceil(length / TYPE_HEADER));
     let count = 0;
     const end = start + length;
     for (let at = start; at < end; ) {
       if (at + TYPE_HEADER > end) throw new BtfError(`truncated BTF type header at offset ${at - start}`);
       const info = words ? words[(at + 4) >>> 2]! : this.u32(at + 4);
       const kind = (info >>> 24) & 0x1f;
-      const vlen = info & 0xffff;
-      const perItem = TRAILING_PER_ITEM[kind]!;
-      const extra = (TRAILING_FIXED[kind] ?? -1) + perItem * vlen;
-      if (extra < 0) throw new BtfError(`BTF type ${this.firstId + count} has unknown kind ${kind}`);
-      if (at + TYPE_HEADER + extra > end) throw new BtfError(`BTF type ${this.firstId + count} (${kindNames[kind]}, vlen ${vlen}) runs past the end of the type section`);
-      if (count === offsets.length) {
-        const grown = new Uint32Array(offsets.length * 2);
-        grown.set(offsets);
-        offsets = grown;
-      }
+      const fixed = TRAILING_FIXED[kind]!;
+      if (fixed < 0) throw new BtfError(`BTF type ${this.firstId + count} has unknown kind ${kind}`);
+      const next = at + TYPE_HEADER + fixed + TRAILING_PER_ITEM[kind]! * (info & 0xffff);
+      if (next > end) throw new BtfError(`BTF type ${this.firstId + count} (${kindNames[kind]}, vlen ${info & 0xffff}) runs past the end of the type section`);
       offsets[count++] = at;
-      at += TYPE_HEADER + extra;
+      at = next;
     }
-    return offsets.slice(0, count);
+    return offsets.subarray(0, count);
   }
 
   /** The string at `offset` in the string section (split BTF: offsets continue the base's). */
@@ -237,9 +237,7 @@ export class Btf {
       offset -= baseLength;
     }
     if (offset >= this.stringsLength) throw new BtfError(`BTF string offset ${offset} is past the end of the string section`);
-    const start = this.stringsStart + offset;
-    const stop = this.bytes.indexOf(0, start);
-    return this.decoder.decode(this.bytes.subarray(start, stop));
+    return decodeCStringAt(this.bytes, this.stringsStart + offset, this.stringsLength - offset);
   }
 
   /** The type with this id; id 0 is void. */
@@ -249,7 +247,9 @@ export class Btf {
       if (this.base) return this.base.type(id);
     } else if (id < this.end) {
       const index = id - this.firstId;
-      return (this.decoded[index] ??= this.decode(id, this.offsets[index]!));
+      let type = this.decoded.get(index);
+      if (!type) this.decoded.set(index, (type = this.decode(id, this.offsets[index]!)));
+      return type;
     }
     throw new BtfError(`BTF type id ${id} does not exist (ids end at ${this.end - 1})`);
   }
@@ -274,8 +274,7 @@ export class Btf {
   idsByName(name: string, kind?: KindName): number[] {
     let ids = this.nameCache.get(name);
     if (!ids) {
-      const wanted = new TextEncoder().encode(name);
-      ids = this.scanNames(wanted[0] ?? 0, (bytes, at) => prefixEquals(bytes, at, wanted) && bytes[at + wanted.length] === 0);
+      ids = this.ownTypesNamed(this.nameOffsets(name, false));
       this.nameCache.set(name, ids);
     }
     const all = this.base ? [...this.base.idsByName(name), ...ids] : ids;
@@ -289,43 +288,67 @@ export class Btf {
   idsByEssentialName(name: string): number[] {
     let own = this.essentialNameCache.get(name);
     if (!own) {
-      const wanted = new TextEncoder().encode(name);
-      own = this.scanNames(wanted[0] ?? 0, (bytes, at) => {
-        if (!prefixEquals(bytes, at, wanted)) return false;
-        const next = bytes[at + wanted.length];
-        if (next === 0) return true;
-        // Possibly a flavour: the last `___` followed by a non-underscore ends the essential name.
-        return next === UNDERSCORE && essentialName(this.decoder.decode(bytes.subarray(at, bytes.indexOf(0, at)))) === name;
-      });
+      own = this.ownTypesNamed(this.nameOffsets(name, true));
       this.essentialNameCache.set(name, own);
     }
     return this.base ? [...this.base.idsByEssentialName(name), ...own] : own;
   }
 
-  /**
-   * Ids of this BTF's own types whose name — NUL-terminated at `at` in
-   * `bytes` — `matches` accepts. Compares bytes in place: decoding the
-   * kernel's 126k names into strings costs a hundred times more.
+  /*
+   * Finding types by name: rather than visiting the name of each of the
+   * kernel's 126k types (a JS loop that a cold process runs in the
+   * interpreter), two native substring searches — Buffer.indexOf, at memory
+   * speed — find the name in the string section, then the types whose name_off
+   * holds its offset.
    */
-  private scanNames(first: number, matches: (bytes: Uint8Array, at: number) => boolean): number[] {
-    const ids: number[] = [];
+
+  /**
+   * name_off values (split BTF: its own strings follow its base's) of the
+   * strings equal to `name` or, when `flavoured`, whose essential name is `name`.
+   */
+  private nameOffsets(name: string, flavoured: boolean): number[] {
+    if (name === '') return [];
+    const wanted = Buffer.from(`\0${name}`);
+    const offsets = this.base ? this.base.stringOffsets(wanted, name, flavoured) : [];
     const baseLength = this.base ? this.base.stringsLength : 0;
-    const { words, offsets, bytes, stringsStart, stringsLength } = this;
-    for (let index = 0; index < this.count; index++) {
-      const at = offsets[index]!;
-      const nameOff = words ? words[at >>> 2]! : this.u32(at);
-      if (nameOff === 0) continue;
-      if (nameOff >= baseLength) {
-        // Most names fail on their first byte: test it here, without a call.
-        const offset = nameOff - baseLength;
-        if (offset < stringsLength && bytes[stringsStart + offset] === first && matches(bytes, stringsStart + offset)) ids.push(this.firstId + index);
-      } else {
-        // Split BTF: offsets below the base's string section refer to the base's strings.
-        const base = this.base!;
-        if (matches(base.bytes, base.stringsStart + nameOff)) ids.push(this.firstId + index);
+    for (const offset of this.stringOffsets(wanted, name, flavoured)) offsets.push(baseLength + offset);
+    return offsets;
+  }
+
+  /** nameOffsets() in this BTF's own string section; `wanted` is NUL + name. */
+  private stringOffsets(wanted: Buffer, name: string, flavoured: boolean): number[] {
+    const { bytes, stringsStart, stringsLength } = this;
+    const strings = Buffer.from(bytes.buffer, bytes.byteOffset + stringsStart, stringsLength);
+    const offsets: number[] = [];
+    const consider = (offset: number) => {
+      const next = strings[offset + wanted.length - 1];
+      const matches = next === 0
+        ? !flavoured || essentialName(name) === name
+        : flavoured && next === UNDERSCORE && essentialName(decodeCStringAt(strings, offset, stringsLength - offset)) === name;
+      if (matches) offsets.push(offset);
+    };
+    // Every string but the first follows the NUL that ends the one before it.
+    if (strings.subarray(0, wanted.length - 1).equals(wanted.subarray(1))) consider(0);
+    for (let at = strings.indexOf(wanted); at >= 0; at = strings.indexOf(wanted, at + 1)) consider(at + 1);
+    return offsets;
+  }
+
+  /** Ids of this BTF's own types whose name_off is one of `nameOffsets`, in id order. */
+  private ownTypesNamed(nameOffsets: readonly number[]): number[] {
+    const ids: number[] = [];
+    const { bytes, offsets } = this;
+    const types = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const pattern = Buffer.alloc(4);
+    for (const nameOffset of nameOffsets) {
+      if (this.littleEndian) pattern.writeUInt32LE(nameOffset);
+      else pattern.writeUInt32BE(nameOffset);
+      // The 4 bytes also turn up inside other fields; only hits where a type starts count.
+      for (let at = types.indexOf(pattern, this.typesStart); at >= 0 && at < this.typesEnd; at = types.indexOf(pattern, at + 1)) {
+        const index = binarySearch(offsets, at);
+        if (index >= 0) ids.push(this.firstId + index);
       }
     }
-    return ids;
+    return nameOffsets.length > 1 ? ids.sort((a, b) => a - b) : ids;
   }
 
   /** The single type with this name and kind, or undefined. */
@@ -481,9 +504,18 @@ export class Btf {
 const VOID: VoidType = { id: 0, kind: 'void', name: 'void' };
 const UNDERSCORE = 0x5f;
 
-function prefixEquals(bytes: Uint8Array, at: number, wanted: Uint8Array): boolean {
-  for (let i = 0; i < wanted.length; i++) if (bytes[at + i] !== wanted[i]) return false;
-  return true;
+/** Index of `value` in the ascending `sorted`, or −1. */
+function binarySearch(sorted: Uint32Array, value: number): number {
+  let low = 0;
+  let high = sorted.length - 1;
+  while (low <= high) {
+    const middle = (low + high) >>> 1;
+    const found = sorted[middle]!;
+    if (found === value) return middle;
+    if (found < value) low = middle + 1;
+    else high = middle - 1;
+  }
+  return -1;
 }
 
 /** `task_struct___v2` → `task_struct`: CO-RE ignores a "flavour" suffix after the last `___`. */
@@ -493,9 +525,9 @@ export function essentialName(name: string): string {
   return flavoured ? flavoured[1]! : name;
 }
 
-/** Bytes after the 12-byte common header: fixed part plus vlen × per-item part, by kind (undefined: unknown kind). */
-const TRAILING_FIXED: (number | undefined)[] = [];
-const TRAILING_PER_ITEM: number[] = new Array(32).fill(0);
+/** Bytes after the 12-byte common header: fixed part plus vlen × per-item part, by kind (fixed −1: unknown kind). */
+const TRAILING_FIXED = new Int8Array(32).fill(-1);
+const TRAILING_PER_ITEM = new Uint8Array(32);
 for (const kind of [Kind.PTR, Kind.FWD, Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.FUNC, Kind.FLOAT, Kind.TYPE_TAG]) TRAILING_FIXED[kind] = 0;
 for (const kind of [Kind.INT, Kind.VAR, Kind.DECL_TAG]) TRAILING_FIXED[kind] = 4;
 TRAILING_FIXED[Kind.ARRAY] = 12;

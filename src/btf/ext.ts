@@ -11,10 +11,10 @@ export interface FuncInfo {
 
 export interface LineInfo {
   readonly insnOffset: number;
+  /** Offset of the file name in the string section. */
   readonly fileNameOffset: number;
+  /** Offset of the source line's text in the string section (decoded only when asked: btf.string()). */
   readonly lineOffset: number;
-  readonly fileName: string;
-  readonly line: string;
   readonly lineNumber: number;
   readonly column: number;
 }
@@ -71,9 +71,7 @@ export function parseBtfExt(bytes: Uint8Array, btf: Btf): BtfExt {
     funcInfo: subsection(8, 8, (at) => ({ insnOffset: u32(at), typeId: u32(at + 4) })),
     lineInfo: subsection(16, 16, (at) => {
       const lineCol = u32(at + 12);
-      const fileNameOffset = u32(at + 4);
-      const lineOffset = u32(at + 8);
-      return { insnOffset: u32(at), fileNameOffset, lineOffset, fileName: btf.string(fileNameOffset), line: btf.string(lineOffset), lineNumber: lineCol >>> 10, column: lineCol & 0x3ff };
+      return { insnOffset: u32(at), fileNameOffset: u32(at + 4), lineOffset: u32(at + 8), lineNumber: lineCol >>> 10, column: lineCol & 0x3ff };
     }),
     coreRelos: subsection(24, 16, (at) => ({ insnOffset: u32(at), typeId: u32(at + 4), accessString: btf.string(u32(at + 8)), kind: u32(at + 12) })),
   };

@@ -3,7 +3,7 @@
 // the buffer, so truncated or hostile input gives an ElfError, never a crash.
 // (The npm package `elfy` reads ELF64 fields at the wrong offsets and parses
 // neither symbols nor relocations; see README.)
-import { decodeCString } from '../cstring.js';
+import { decodeCStringAt } from '../cstring.js';
 import { ElfError } from '../errors.js';
 
 export const SHT_PROGBITS = 1;
@@ -124,11 +124,11 @@ export class ElfFile {
       const list: Relocation[] = [];
       for (let at = 0; at + REL_SIZE <= section.data.length; at += REL_SIZE) {
         const base = section.offset + at;
-        const info = this.u64big(base + 8);
-        const symbolIndex = Number(info >> 32n);
+        // r_info: the symbol index in its high 32 bits, the relocation type in its low 32.
+        const [type, symbolIndex] = this.halves(base + 8);
         const symbol = this.symbols[symbolIndex];
         if (!symbol) throw new ElfError(`${section.name}: relocation refers to symbol ${symbolIndex}, which does not exist`);
-        list.push({ offset: this.u64(base), type: Number(info & 0xffffffffn), symbol });
+        list.push({ offset: this.u64(base), type, symbol });
       }
       result.set(section.info, list);
     }
@@ -195,15 +195,18 @@ export class ElfFile {
     return this.view.getUint32(at, this.littleEndian);
   }
 
-  private u64big(at: number): bigint {
-    return this.view.getBigUint64(at, this.littleEndian);
+  /** The low and high 32-bit halves of a 64-bit field (two reads: no BigInt on the way). */
+  private halves(at: number): [low: number, high: number] {
+    const first = this.u32(at);
+    const second = this.u32(at + 4);
+    return this.littleEndian ? [first, second] : [second, first];
   }
 
   /** A 64-bit offset or size as a Number; larger than any buffer we can hold means hostile input. */
   private u64(at: number): number {
-    const value = this.u64big(at);
-    if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new ElfError(`64-bit field at offset ${at} is out of range (${value})`);
-    return Number(value);
+    const [low, high] = this.halves(at);
+    if (high > 0x1fffff) throw new ElfError(`64-bit field at offset ${at} is out of range (${this.view.getBigUint64(at, this.littleEndian)})`);
+    return high * 2 ** 32 + low;
   }
 }
 
@@ -212,5 +215,5 @@ function cString(table: Uint8Array, offset: number, what: string): string {
     if (offset === 0) return '';
     throw new ElfError(`${what} offset ${offset} is past the end of its string table`);
   }
-  return decodeCString(table.subarray(offset));
+  return decodeCStringAt(table, offset, table.length - offset);
 }
