@@ -1,9 +1,12 @@
 // tsbpf's side of the wake-up latency benchmark of `make bench`: how long from
 // a submit with default wake-up (the consumer is caught up, so the kernel
-// wakes it) to the callback of `await ring.poll()` on the Node event loop;
-// bench/c/ringbuf_latency.c does the same with libbpf's ring_buffer__poll().
+// wakes it) to the record callback on the Node event loop, with `--mode poll`
+// (`await ring.poll()` in a loop: the wake-up resolves a promise) or
+// `--mode subscribe` (`ring.subscribe()`: the callback runs inside the
+// wake-up); bench/c/ringbuf_latency.c does the same with libbpf's
+// ring_buffer__poll().
 //
-//   node --import tsx bench/ringbuf-latency.ts --producer build/bench/producer [--samples 3000] [--warmup 200] [--interval-us 1000]
+//   node --import tsx bench/ringbuf-latency.ts --producer build/bench/producer [--mode poll|subscribe] [--samples 3000] [--warmup 200] [--interval-us 1000]
 //
 // bench/c/producer.c submits one record every --interval-us, stamped with
 // bpf_ktime_get_ns() just before the submit; the callback takes
@@ -21,6 +24,7 @@ const { values: args } = parseArgs({
     object: { type: 'string', default: new URL('../programs/ringbuf_stream.bpf.o', import.meta.url).pathname },
     producer: { type: 'string', default: new URL('../build/bench/producer', import.meta.url).pathname },
     'producer-cpu': { type: 'string', default: '1' },
+    mode: { type: 'string', default: 'poll' },
     samples: { type: 'string', default: '3000' },
     warmup: { type: 'string', default: '200' },
     'interval-us': { type: 'string', default: '1000' },
@@ -57,8 +61,30 @@ count = 0;
 
 const result = startProducer(args.producer, args['producer-cpu'], program, ['ping', String(samples + warmup), String(intervalUs)]);
 const deadline = nowNs() + (samples + warmup) * intervalUs * 1000 + 30e9;
-while (!done) {
-  if ((await ring.poll(onRecord, 1000)) === 0 && nowNs() > deadline) throw new Error("no end record 30 s after the producer's time was up");
+const noEnd = () => new Error("no end record 30 s after the producer's time was up");
+if (args.mode === 'subscribe') {
+  await new Promise<void>((resolve, reject) => {
+    const subscription = ring.subscribe((view, offset, length) => {
+      onRecord(view, offset, length);
+      if (!done) return;
+      subscription.close();
+      clearInterval(watchdog);
+      resolve();
+      return false;
+    }, { onError: reject });
+    const watchdog = setInterval(() => {
+      if (nowNs() <= deadline) return;
+      subscription.close();
+      clearInterval(watchdog);
+      reject(noEnd());
+    }, 1000);
+  });
+} else if (args.mode === 'poll') {
+  while (!done) {
+    if ((await ring.poll(onRecord, 1000)) === 0 && nowNs() > deadline) throw noEnd();
+  }
+} else {
+  throw new Error('--mode must be poll or subscribe');
 }
 const producer = await result;
 if (count !== samples + warmup || producer.produced !== count || ring.stats().dropped !== 0) {
@@ -71,6 +97,7 @@ const percentile = (p: number) => sorted[Math.max(1, Math.ceil(p * sorted.length
 console.log(JSON.stringify({
   bench: 'latency',
   impl: 'tsbpf',
+  variant: args.mode,
   samples,
   intervalUs,
   medianNs: Math.round(median([...sorted])),

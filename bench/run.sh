@@ -31,8 +31,9 @@
 #          LATENCY_INTERVAL_US (LATENCY_SAMPLES after LATENCY_WARMUP), stamped
 #          with bpf_ktime_get_ns(); the consumer, asleep on CPU 0, takes
 #          CLOCK_MONOTONIC in its callback: libbpf ring_buffer__poll
-#          (bench/c/ringbuf_latency.c) or tsbpf await ring.poll()
-#          (bench/ringbuf-latency.ts), LATENCY_RUNS processes each.
+#          (bench/c/ringbuf_latency.c) or tsbpf (bench/ringbuf-latency.ts)
+#          with await ring.poll() and with ring.subscribe(), LATENCY_RUNS
+#          processes each.
 # btf      Parse /sys/kernel/btf/vmlinux and look up struct task_struct
 #          (bench/c/btf_parse.c, bench/btf-parse.ts): cold = the first parse
 #          of a fresh process, COLD_RUNS processes each; warm = BTF_ROUNDS
@@ -170,8 +171,10 @@ if wants latency; then
   echo "bench: latency, $LATENCY_RUNS runs of $LATENCY_SAMPLES samples each, one every $LATENCY_INTERVAL_US us (libbpf and tsbpf taking turns)" >&2
   for _ in $(seq "$LATENCY_RUNS"); do
     on_cpu0 "$OUT/ringbuf_latency" "$STREAM_OBJECT" "$OUT/producer" 1 "$LATENCY_SAMPLES" "$LATENCY_WARMUP" "$LATENCY_INTERVAL_US" >>"$latency"
-    on_cpu0 node --import tsx bench/ringbuf-latency.ts --object "$STREAM_OBJECT" --producer "$OUT/producer" --producer-cpu 1 \
-      --samples "$LATENCY_SAMPLES" --warmup "$LATENCY_WARMUP" --interval-us "$LATENCY_INTERVAL_US" >>"$latency"
+    for mode in poll subscribe; do
+      on_cpu0 node --import tsx bench/ringbuf-latency.ts --mode "$mode" --object "$STREAM_OBJECT" --producer "$OUT/producer" --producer-cpu 1 \
+        --samples "$LATENCY_SAMPLES" --warmup "$LATENCY_WARMUP" --interval-us "$LATENCY_INTERVAL_US" >>"$latency"
+    done
   done
   latency_s=$((SECONDS - latency_start))
 fi
@@ -249,7 +252,8 @@ if wants latency; then
   echo
   ts bench/table.ts latency "$latency"
   echo
-  echo "libbpf: ring_buffer__poll (epoll_wait); tsbpf: await ring.poll() (uv_poll on the event loop through koffi, then a promise). $latency_s s; raw results in $latency"
+  echo "libbpf: ring_buffer__poll (epoll_wait); tsbpf: uv_poll on the event loop through koffi, then await ring.poll() resumes on a promise," \
+    "ring.subscribe() calls back inside the wake-up. $latency_s s; raw results in $latency"
 fi
 
 if wants btf; then

@@ -21,7 +21,7 @@ export { describeObject, formatDescription, type ObjectDescription } from './obj
 export { ensureBpffs, BPFFS_ROOT } from './attach/bpffs.js';
 export { kernelVersionCode, parseKernelConfig, type KernelConfig } from './loader/externs.js';
 export { type ExternSpec, type ExternKind } from './object/externs.js';
-export { RingBuffer, type WaitOptions } from './ringbuf/ringbuf.js';
+export { RingBuffer, type WaitOptions, type SubscribeOptions, type Subscription } from './ringbuf/ringbuf.js';
 export { RingBufferSet, type RingRecord } from './ringbuf/ring-set.js';
 export { UserRingBuffer } from './ringbuf/user-ringbuf.js';
 export { UserRingProducer, UserRecord, RecordSizeError, USER_RINGBUF_MAX_RECORD_SIZE, type UserRecordState } from './ringbuf/user-producer.js';

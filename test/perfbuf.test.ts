@@ -417,6 +417,36 @@ test('wait() wakes on a sample written right after it started, even from an I/O 
   assert.equal(await buffer.wait({ signal: AbortSignal.abort() }), false);
 });
 
+test('subscribe() delivers every CPU\'s samples from inside the wake-ups until closed', async (t) => {
+  const producer = openProducer(t);
+  if (!producer) return;
+  const { buffer, run } = producer;
+  const checker = new SampleChecker(8, 600);
+  const subscription = buffer.subscribe(checker.check, { checkIntervalMs: Number.POSITIVE_INFINITY });
+  let expected = 0;
+  for (const cpu of buffer.cpus) {
+    // One CPU's samples straight away, before the event loop has registered the watch; the others later.
+    const produce = () => {
+      const { sent, failed } = run(cpu, { count: 40, firstSeq: cpu << 20, minSize: 8, maxSize: 600 });
+      assert.equal(failed, 0);
+      expected += sent;
+    };
+    if (cpu === buffer.cpus[0]) produce();
+    else setTimeout(produce, 10);
+  }
+  const deadline = Date.now() + 5000;
+  while (checker.count < 40 * buffer.cpus.length) {
+    if (Date.now() > deadline) assert.fail(`${checker.count} of ${40 * buffer.cpus.length} samples delivered`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  assert.equal(checker.count, expected);
+  if (buffer.cpus.length > 1) assert.ok(buffer.stats().wakeups >= 1, 'the later samples came with a wake-up');
+  subscription.close();
+  run(buffer.cpus[0]!, { count: 1, firstSeq: buffer.cpus[0]! << 20 });
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  assert.equal(checker.count, expected, 'nothing delivered after close()');
+});
+
 test('records() yields copies one at a time, CPUs in turn; breaking out loses nothing', async (t) => {
   const producer = openProducer(t);
   if (!producer) return;

@@ -96,6 +96,33 @@ test('poll() sleeps until any ring is woken, and finds records of NO_WAKEUP prod
   assert.ok(Date.now() - quiet >= 50);
 });
 
+test('subscribe() drains each ready ring through its own callback, on wake-ups and, for NO_WAKEUP rings, with the check interval', async (t) => {
+  const fixture = open(t);
+  if (!fixture) return;
+  const { rings, produce, set } = fixture;
+  const checkers = rings.map((_, i) => sequenceChecker(i));
+  rings.forEach((ring, i) => set.add(ring, checkers[i]!.onRecord));
+  const subscription = set.subscribe({ checkIntervalMs: 10 });
+  const delivered = () => checkers.map((c) => c.seen.length);
+  const until = async (expected: number[]) => {
+    const deadline = Date.now() + 5000;
+    while (delivered().join() !== expected.join()) {
+      if (Date.now() > deadline) assert.fail(`delivered ${delivered().join()}, expected ${expected.join()}`);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+  };
+  setTimeout(() => {
+    produce(0, 4);
+    produce(2, 6);
+  }, 20);
+  await until([4, 0, 6]);
+  produce(1, 5, 0, BPF_RB_NO_WAKEUP);
+  await until([4, 5, 6]);
+  await assert.rejects(set.wait({ timeoutMs: 10 }), /already has a waiter/);
+  set.close();
+  assert.equal(subscription.closed, true, 'closing the set ends its subscription');
+});
+
 test('a budget is shared out in turn, so a busy ring cannot starve the others', (t) => {
   const fixture = open(t);
   if (!fixture) return;

@@ -187,6 +187,72 @@ test('for await yields copies of every record until aborted', async (t) => {
   assert.equal(Number(ring.positions().consumer), next + 40, 'exactly one 32-byte record (+ header) left the ring');
 });
 
+/** Resolves when `condition()` holds, checked every few ms; rejects after `timeoutMs`. */
+async function until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+test('subscribe() delivers records from inside each wake-up, without being awaited, until closed', async (t) => {
+  const producer = openProducer(t);
+  if (!producer) return;
+  const { ring, run } = producer;
+  const checker = new RecordChecker(8, 300, 0);
+  run({ count: 3, firstSeq: 0, minSize: 8, maxSize: 300 });
+  const subscription = ring.subscribe(checker.check, { checkIntervalMs: Number.POSITIVE_INFINITY });
+  assert.equal(checker.next, 0, 'nothing is delivered before subscribe() returns');
+  await assert.rejects(ring.wait({ timeoutMs: 10 }), /already has a waiter/, 'wait() is excluded while subscribed');
+  await until(() => checker.next === 3, 'the records written before subscribing');
+
+  const wakeupsBefore = ring.stats().wakeups;
+  setTimeout(() => assert.equal(run({ count: 100, firstSeq: 3, minSize: 8, maxSize: 300 }).failed, 0), 20);
+  await until(() => checker.next === 103, 'records written later');
+  assert.ok(ring.stats().wakeups > wakeupsBefore, 'delivered by a wake-up (no check interval)');
+
+  subscription.close();
+  assert.equal(subscription.closed, true);
+  run({ count: 2, firstSeq: 103, minSize: 8, maxSize: 300 });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.equal(checker.next, 103, 'nothing is delivered after close()');
+  assert.equal(ring.consume(checker.check), 2, 'the records stayed in the ring');
+  assert.equal(await ring.wait({ timeoutMs: 1 }), false, 'wait() works again');
+});
+
+test('subscribe(): NO_WAKEUP records come with the check interval; budgets; a throwing callback; closing the ring', async (t) => {
+  const producer = openProducer(t);
+  if (!producer) return;
+  const { ring, run } = producer;
+  const checker = new RecordChecker(8, 8, 0);
+  const subscription = ring.subscribe(checker.check, { checkIntervalMs: 10, budget: 3 });
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const wakeupsBefore = ring.stats().wakeups;
+  run({ count: 20, firstSeq: 0, submitFlags: BPF_RB_NO_WAKEUP });
+  await until(() => checker.next === 20, 'records nobody was woken for');
+  assert.equal(ring.stats().wakeups, wakeupsBefore, 'found by the check interval, not by a wake-up');
+  subscription.close();
+
+  const errors: unknown[] = [];
+  let calls = 0;
+  const failing = ring.subscribe(() => {
+    calls++;
+    throw new Error('callback failed');
+  }, { onError: (error) => errors.push(error) });
+  run({ count: 2, firstSeq: 20 });
+  await until(() => errors.length === 1, 'the error to reach onError');
+  assert.match(String(errors[0]), /callback failed/);
+  assert.equal(failing.closed, true, 'a throwing callback ends the subscription');
+  assert.equal(calls, 1);
+  assert.equal(ring.consume(() => {}), 1, 'the failing record was consumed, the next one kept');
+
+  const last = ring.subscribe(() => {});
+  ring.close();
+  assert.equal(last.closed, true, 'closing the ring ends its subscription');
+  assert.throws(() => ring.subscribe(() => {}), ClosedError);
+});
+
 test('after close, the ring refuses use and stale views read zeros instead of crashing', (t) => {
   const producer = openProducer(t);
   if (!producer) return;

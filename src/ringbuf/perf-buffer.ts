@@ -19,7 +19,7 @@ import {
   PERF_EVENT_IOC_ENABLE, PERF_SAMPLE_RAW, PERF_TYPE_SOFTWARE, perfEventOpen, PROT_READ, PROT_WRITE, SharedMapping,
 } from '../syscall/index.js';
 import { PerfReader, type LostCallback, type PerfReaderStats, type SampleCallback } from './perf-reader.js';
-import { FdWaiter, type WaitOptions } from './waiter.js';
+import { FdWaiter, type SubscribeOptions, type Subscription, type WaitOptions } from './waiter.js';
 
 const BPF_MAP_TYPE_PERF_EVENT_ARRAY = 4;
 const DEFAULT_PAGES_PER_CPU = 64;
@@ -155,6 +155,16 @@ export class PerfBuffer {
     } finally {
       cancelRecheck();
     }
+  }
+
+  /**
+   * Delivers samples to `onSample` as they arrive, from inside each wake-up
+   * (at most `budget` a wake-up), until the subscription or the buffer is
+   * closed; see RingBuffer.subscribe().
+   */
+  subscribe(onSample: SampleCallback, options: SubscribeOptions & { budget?: number } = {}): Subscription {
+    this.checkOpen();
+    return this.waiter.subscribe(() => this.consume(onSample, options.budget), options);
   }
 
   /**

@@ -9,7 +9,7 @@ import { ClosedError, SyscallError, TsbpfError } from '../errors.js';
 import { Epoll, EPOLLIN } from '../syscall/index.js';
 import type { RecordCallback } from './consumer.js';
 import type { RingBuffer } from './ringbuf.js';
-import { FdWaiter, type WaitOptions } from './waiter.js';
+import { FdWaiter, type SubscribeOptions, type Subscription, type WaitOptions } from './waiter.js';
 
 /** A record copied out of one of the set's rings. */
 export interface RingRecord {
@@ -83,6 +83,16 @@ export class RingBufferSet {
   wait(options: WaitOptions = {}): Promise<boolean> {
     this.checkOpen();
     return this.waiter.wait(() => this.live().some(([, member]) => member.ring.available() > 0), options);
+  }
+
+  /**
+   * Drains the rings that are ready, with their add() callbacks, from inside
+   * each wake-up of the set (at most `budget` records a wake-up), until the
+   * subscription or the set is closed: RingBuffer.subscribe() for many rings.
+   */
+  subscribe(options: SubscribeOptions & { budget?: number } = {}): Subscription {
+    this.checkOpen();
+    return this.waiter.subscribe(() => this.drain(this.readyIndexes(), options.budget ?? Number.POSITIVE_INFINITY), options);
   }
 
   /**

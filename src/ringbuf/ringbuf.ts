@@ -8,9 +8,9 @@ import { basename } from 'node:path';
 import { ClosedError, TsbpfError } from '../errors.js';
 import { closeFd, mapInfoByFd, objGet, PAGE_SIZE, PROT_READ, PROT_WRITE, SharedMapping } from '../syscall/index.js';
 import { RingConsumer, type ConsumerStats, type RecordCallback } from './consumer.js';
-import { FdWaiter, type WaitOptions } from './waiter.js';
+import { FdWaiter, type SubscribeOptions, type Subscription, type WaitOptions } from './waiter.js';
 
-export type { WaitOptions };
+export type { SubscribeOptions, Subscription, WaitOptions };
 
 const BPF_MAP_TYPE_RINGBUF = 27;
 /** Overwrite mode (kernels after 6.18): producers overwrite the oldest records. */
@@ -132,6 +132,17 @@ export class RingBuffer {
     const delivered = this.consume(callback, budget);
     if (delivered > 0 || !(await this.wait({ timeoutMs }))) return delivered;
     return this.consume(callback, budget);
+  }
+
+  /**
+   * Delivers records to `callback` as they arrive, called from inside the
+   * event loop's wake-up (no promise in between: libbpf's latency), at most
+   * `budget` per wake-up (the rest come at the next turn of the loop), until
+   * the subscription or the ring is closed. Excludes wait() and poll() meanwhile.
+   */
+  subscribe(callback: RecordCallback, options: SubscribeOptions & { budget?: number } = {}): Subscription {
+    this.checkOpen();
+    return this.waiter.subscribe(() => this.consumer.consume(callback, options.budget), options);
   }
 
   /**

@@ -1,8 +1,8 @@
-// Waiting for an fd on the Node event loop, with a timeout and an AbortSignal:
-// what RingBuffer, RingBufferSet, PerfBuffer and UserRingBuffer share. The
-// watch is level-triggered and only active while someone waits; the caller's
-// readiness check runs first, so a record that arrived before the wait began
-// is never missed.
+// Waiting for an fd on the Node event loop, with a timeout and an AbortSignal,
+// or subscribing to it: what RingBuffer, RingBufferSet, PerfBuffer and
+// UserRingBuffer share. The watch is level-triggered and only active while
+// someone waits or is subscribed; the caller's readiness check runs first, so
+// a record that arrived before the wait began is never missed.
 import { TsbpfError } from '../errors.js';
 import { FdWatcher } from '../syscall/index.js';
 
@@ -22,6 +22,29 @@ export interface WaitOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
 }
+
+export interface SubscribeOptions {
+  /**
+   * Also drain every this many milliseconds (default 100; Infinity: never),
+   * for producers that never wake anyone (BPF_RB_NO_WAKEUP).
+   */
+  checkIntervalMs?: number;
+  /**
+   * Receives an exception thrown while delivering; the subscription is closed
+   * first. Without it the exception is raised as an uncaught exception, as an
+   * EventEmitter does with an 'error' nobody listens to.
+   */
+  onError?: (error: unknown) => void;
+}
+
+/** Delivery that goes on until close() (or until the buffer is closed). */
+export interface Subscription {
+  close(): void;
+  readonly closed: boolean;
+  [Symbol.dispose](): void;
+}
+
+const DEFAULT_CHECK_INTERVAL_MS = 100;
 
 export class FdWaiter {
   /** Times the fd woke a waiter. */
@@ -72,7 +95,56 @@ export class FdWaiter {
     });
   }
 
-  /** Ends a pending wait (it resolves false) and stops watching for good. */
+  /**
+   * Calls `drain` from inside each wake-up of the fd — no promise between the
+   * kernel's wake-up and the records, the shortest latency — and every
+   * `checkIntervalMs`, until the subscription is closed. Excludes wait().
+   */
+  subscribe(drain: () => void, options: SubscribeOptions = {}): Subscription {
+    if (this.waiting) throw new TsbpfError(`${this.what} already has a waiter`);
+    this.waiting = true;
+    let active = true;
+    let timer: NodeJS.Timeout | undefined;
+    let first: NodeJS.Immediate | undefined;
+    const close = () => {
+      if (!active) return;
+      active = false;
+      this.watcher.stop();
+      clearInterval(timer);
+      clearImmediate(first);
+      this.waiting = false;
+      this.cancel = undefined;
+    };
+    const run = () => {
+      if (!active) return;
+      try {
+        drain();
+      } catch (error) {
+        close();
+        if (options.onError) options.onError(error);
+        else setImmediate(() => { throw error; });
+      }
+    };
+    const interval = options.checkIntervalMs ?? DEFAULT_CHECK_INTERVAL_MS;
+    if (Number.isFinite(interval)) timer = setInterval(run, Math.max(1, interval));
+    this.cancel = close;
+    this.watcher.start(() => {
+      this.wakeups++;
+      run();
+      resumeWaiters();
+    }, this.events);
+    // Whatever the fd will not report: perf fds hand out readiness once, and it may be gone.
+    first = setImmediate(run);
+    return {
+      close,
+      get closed() {
+        return !active;
+      },
+      [Symbol.dispose]: close,
+    };
+  }
+
+  /** Ends a pending wait (it resolves false) or subscription and stops watching for good. */
   close(): void {
     this.cancel?.();
     this.watcher.close();
