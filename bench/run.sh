@@ -265,7 +265,7 @@ if wants btf; then
   echo
   ts bench/table.ts btf "$btf"
   echo
-  echo "libbpf's 'find' stops at the first match and returns an id; tsbpf's lookup scans every name (idsByName) and decodes the struct." \
+  echo "libbpf's 'find' stops at the first match and returns an id; tsbpf's lookup finds every type of that name (idsByName: the name in the string section, then its offset in the type section, two native substring searches) and decodes the struct." \
     "Memory: process.memoryUsage() deltas after gc(); retained = heapUsed + external. $btf_s s; raw results in $btf"
 fi
 
