@@ -26,6 +26,9 @@ export function btfForKernel(btf: Btf, elf: ElfFile, externs: ReadonlyMap<string
   const anInt = () => (intId ??= findInt(btf));
 
   for (let id = btf.firstId; id < btf.end; id++) {
+    // Only these kinds need repair; decoding the others (structs above all) would be wasted.
+    const kind = btf.kindOf(id);
+    if (kind !== 'var' && kind !== 'func' && kind !== 'datasec') continue;
     const at = btf.typeOffset(id);
     const type = btf.type(id);
     if (type.kind === 'var' && type.linkage === LINKAGE_EXTERN) {
@@ -81,6 +84,7 @@ function nameUnnamedParams(btf: Btf, protoId: number, nameOffset: number, setU32
 
 function findInt(btf: Btf): number {
   for (let id = btf.firstId; id < btf.end; id++) {
+    if (btf.kindOf(id) !== 'int') continue;
     const type = btf.type(id);
     if (type.kind === 'int' && type.size === 4) return id;
   }
