@@ -14,8 +14,6 @@ import { perfEventMmapPage } from '../syscall/layout.js';
 export const PERF_RECORD_LOST = 2;
 export const PERF_RECORD_SAMPLE = 9;
 export const PERF_HEADER_SIZE = 8;
-/** A sample's body: u32 raw size, then the raw bytes. */
-const SAMPLE_RAW_OFFSET = PERF_HEADER_SIZE + 4;
 /** A lost record's body: u64 id, u64 lost. */
 const LOST_COUNT_OFFSET = PERF_HEADER_SIZE + 8;
 const LOST_RECORD_SIZE = LOST_COUNT_OFFSET + 8;
@@ -125,6 +123,12 @@ export class PerfReader {
     // data_tail is published per batch: a nested call would start from a stale position and deliver samples twice.
     if (this.reading) throw new TsbpfError('read() called from inside one of its callbacks');
     this.reading = true;
+    // The constants the loop uses, as locals: V8 folds those, while it reads a
+    // module-level const from the module's context at every use.
+    const HEADER_SIZE = 8;
+    const RECORD_SAMPLE = 9;
+    const RECORD_LOST = 2;
+    const RAW_OFFSET = HEADER_SIZE + 4; // a sample's body: u32 raw size, then the raw bytes
     const size = this.size;
     const mask = this.mask;
     const cpu = this.cpu;
@@ -151,11 +155,11 @@ export class PerfReader {
             Atomics.store(this.tail, 0, BigInt(tail));
             published = tail;
           }
-          if (left < PERF_HEADER_SIZE) this.corrupt(tail + batch, head, `${left} bytes left, less than a record header`);
+          if (left < HEADER_SIZE) this.corrupt(tail + batch, head, `${left} bytes left, less than a record header`);
           const index = offset >>> 2;
           const type = ringWords[index]!;
           const length = ringWords[index + 1]! >>> 16;
-          if (length < PERF_HEADER_SIZE || length % 8 !== 0 || length > left) {
+          if (length < HEADER_SIZE || length % 8 !== 0 || length > left) {
             this.corrupt(tail + batch, head, `record of ${length} bytes (${left} bytes produced, records are 8-byte multiples)`);
           }
           let words = ringWords;
@@ -168,13 +172,13 @@ export class PerfReader {
           left -= length;
           batch += length;
           offset = (offset + length) & mask;
-          if (type === PERF_RECORD_SAMPLE) {
-            const rawSize = words[(at + PERF_HEADER_SIZE) >>> 2]!;
-            if (SAMPLE_RAW_OFFSET + rawSize > length) this.corrupt(tail + batch - length, head, `sample of ${rawSize} bytes in a ${length}-byte record`);
+          if (type === RECORD_SAMPLE) {
+            const rawSize = words[(at + HEADER_SIZE) >>> 2]!;
+            if (RAW_OFFSET + rawSize > length) this.corrupt(tail + batch - length, head, `sample of ${rawSize} bytes in a ${length}-byte record`);
             delivered++;
-            onSample(view, at + SAMPLE_RAW_OFFSET, rawSize, cpu);
+            onSample(view, at + RAW_OFFSET, rawSize, cpu);
             if (delivered >= budget) return delivered;
-          } else if (type === PERF_RECORD_LOST) {
+          } else if (type === RECORD_LOST) {
             if (length < LOST_RECORD_SIZE) this.corrupt(tail + batch - length, head, `lost record of ${length} bytes`);
             const countAt = (at + LOST_COUNT_OFFSET) >>> 2;
             const count = words[countAt]! + words[countAt + 1]! * 2 ** 32;
