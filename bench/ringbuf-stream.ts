@@ -2,13 +2,14 @@
 // what bench/c/producer.c offers, as fast as it can, from another CPU;
 // bench/c/ringbuf_stream.c does the same with libbpf.
 //
-//   node --import tsx bench/ringbuf-stream.ts --producer build/bench/producer --mode busy [--seconds 2] [--ring-bytes 4194304]
+//   node --import tsx bench/ringbuf-stream.ts --producer build/bench/producer --mode busy [--seconds 2] [--ring-bytes 4194304] [--rate 0]
 //
 // Modes:
 //   busy    the producer submits with BPF_RB_NO_WAKEUP and this consumer
 //           spins on consume(), never yielding to the event loop;
 //   wakeup  default wake-ups, and this consumer awaits poll(): it sleeps on
 //           the event loop whenever it has caught up.
+// --rate: records/s the producer paces itself to (0: as fast as it can).
 // Warm-up rounds of half a ring, produced here and drained, come first (so the
 // callback runs optimized code). The callback checks that sequence numbers
 // follow each other; delivered records are checked against what the producer
@@ -29,6 +30,7 @@ const { values: args } = parseArgs({
     batch: { type: 'string', default: '4096' },
     'ring-bytes': { type: 'string', default: String(4 << 20) },
     warmup: { type: 'string', default: '20' },
+    rate: { type: 'string', default: '0' },
   },
 });
 if (args.mode !== 'busy' && args.mode !== 'wakeup') throw new Error('--mode must be busy or wakeup');
@@ -67,7 +69,7 @@ if (tally[MISORDERED] !== 0 || tally[RECORDS] !== seq) throw new Error('warm-up 
 tally.fill(0);
 const droppedBefore = ring.stats().dropped!;
 
-const result = startProducer(args.producer, args['producer-cpu'], program, ['stream', args.seconds, args.batch, String(busy ? BPF_RB_NO_WAKEUP : 0)]);
+const result = startProducer(args.producer, args['producer-cpu'], program, ['stream', args.seconds, args.batch, String(busy ? BPF_RB_NO_WAKEUP : 0), args.rate]);
 const deadline = nowNs() + (seconds + 30) * 1e9;
 const timedOut = () => {
   if (nowNs() > deadline) throw new Error("no end record 30 s after the producer's time was up");
@@ -92,6 +94,7 @@ console.log(JSON.stringify({
   impl: 'tsbpf',
   mode: args.mode,
   producerCpu: Number(args['producer-cpu']),
+  rate: Number(args.rate),
   ringBytes,
   recordBytes: PAYLOAD + 8,
   seconds: Number(((end - producer.startNs) / 1e9).toFixed(3)),

@@ -23,10 +23,14 @@
 #          STREAM_RING_BYTES ring, while the consumer, on CPU 0, keeps up if
 #          it can: libbpf (bench/c/ringbuf_stream.c) or tsbpf
 #          (bench/ringbuf-stream.ts), STREAM_RUNS processes each, taking turns.
-#          STREAM_CONFIGS is a list of MODE:PRODUCER_CPU; busy = BPF_RB_NO_WAKEUP
-#          and a consumer spinning on consume(), wakeup = default wake-ups and a
-#          consumer sleeping in epoll (libbpf ring_buffer__poll, tsbpf await
-#          ring.poll()). Producer CPU 0 shares the consumer's CPU.
+#          STREAM_CONFIGS is a list of MODE:PRODUCER_CPU[:RATE]; busy =
+#          BPF_RB_NO_WAKEUP and a consumer spinning on consume(), wakeup =
+#          default wake-ups and a consumer sleeping in epoll (libbpf
+#          ring_buffer__poll, tsbpf await ring.poll()). Producer CPU 0 shares
+#          the consumer's CPU. RATE paces the producer (records/s): unpaced,
+#          how fast each consumer lets the producer go decides who drops, so the
+#          paced runs ask the target's question: at a rate libbpf keeps up
+#          with, does tsbpf too, with 0 drops?
 # latency  Wake-up latency: the same producer submits one record every
 #          LATENCY_INTERVAL_US (LATENCY_SAMPLES after LATENCY_WARMUP), stamped
 #          with bpf_ktime_get_ns(); the consumer, asleep on CPU 0, takes
@@ -49,7 +53,7 @@
 # are not in tsbpf's cold numbers (the notes under the tables give them).
 #
 #   BENCHES="ringbuf perf stream latency btf load" PAYLOADS="56 8 1016" ROUNDS=15 WARMUP=3 \
-#   STREAM_CONFIGS="busy:1 wakeup:1 wakeup:0" STREAM_SECONDS=2 STREAM_RUNS=3 STREAM_RING_BYTES=4194304 \
+#   STREAM_CONFIGS="busy:1 wakeup:1 wakeup:0 wakeup:1:2000000 wakeup:1:4000000 wakeup:1:8000000" STREAM_SECONDS=2 STREAM_RUNS=3 STREAM_RING_BYTES=4194304 \
 #   LATENCY_SAMPLES=3000 LATENCY_WARMUP=200 LATENCY_INTERVAL_US=1000 LATENCY_RUNS=3 \
 #   COLD_RUNS=11 BTF_ROUNDS=30 BTF_WARMUP=5 LOAD_ROUNDS=20 LOAD_WARMUP=3 bash bench/run.sh   (the defaults)
 #
@@ -68,7 +72,7 @@ BTF_ROUNDS=${BTF_ROUNDS:-30}
 BTF_WARMUP=${BTF_WARMUP:-5}
 LOAD_ROUNDS=${LOAD_ROUNDS:-20}
 LOAD_WARMUP=${LOAD_WARMUP:-3}
-STREAM_CONFIGS=${STREAM_CONFIGS:-busy:1 wakeup:1 wakeup:0}
+STREAM_CONFIGS=${STREAM_CONFIGS:-busy:1 wakeup:1 wakeup:0 wakeup:1:2000000 wakeup:1:4000000 wakeup:1:8000000}
 STREAM_SECONDS=${STREAM_SECONDS:-2}
 STREAM_RUNS=${STREAM_RUNS:-3}
 STREAM_RING_BYTES=${STREAM_RING_BYTES:-$((4 << 20))}
@@ -153,12 +157,14 @@ if wants stream; then
   stream="$OUT/stream.jsonl"
   : >"$stream"
   for config in $STREAM_CONFIGS; do
-    mode=${config%:*} cpu=${config#*:}
-    echo "bench: stream, $mode, producer on CPU $cpu: $STREAM_RUNS runs of ${STREAM_SECONDS} s each (libbpf and tsbpf taking turns)" >&2
+    IFS=: read -r mode cpu rate <<<"$config"
+    rate=${rate:-0}
+    pace=$([ "$rate" = 0 ] && echo unpaced || echo "paced at $rate records/s")
+    echo "bench: stream, $mode, producer on CPU $cpu, $pace: $STREAM_RUNS runs of ${STREAM_SECONDS} s each (libbpf and tsbpf taking turns)" >&2
     for _ in $(seq "$STREAM_RUNS"); do
-      on_cpu0 "$OUT/ringbuf_stream" "$STREAM_OBJECT" "$OUT/producer" "$cpu" "$mode" "$STREAM_SECONDS" "$STREAM_BATCH" "$STREAM_RING_BYTES" "$STREAM_WARMUP" >>"$stream"
+      on_cpu0 "$OUT/ringbuf_stream" "$STREAM_OBJECT" "$OUT/producer" "$cpu" "$mode" "$STREAM_SECONDS" "$STREAM_BATCH" "$STREAM_RING_BYTES" "$STREAM_WARMUP" "$rate" >>"$stream"
       on_cpu0 node --import tsx bench/ringbuf-stream.ts --object "$STREAM_OBJECT" --producer "$OUT/producer" --producer-cpu "$cpu" \
-        --mode "$mode" --seconds "$STREAM_SECONDS" --batch "$STREAM_BATCH" --ring-bytes "$STREAM_RING_BYTES" --warmup "$STREAM_WARMUP" >>"$stream"
+        --mode "$mode" --seconds "$STREAM_SECONDS" --batch "$STREAM_BATCH" --ring-bytes "$STREAM_RING_BYTES" --warmup "$STREAM_WARMUP" --rate "$rate" >>"$stream"
     done
   done
   stream_s=$((SECONDS - stream_start))
@@ -240,7 +246,9 @@ if wants stream; then
   ts bench/table.ts stream "$stream"
   echo
   echo "busy: BPF_RB_NO_WAKEUP, libbpf ring_buffer__consume / tsbpf consume() in a loop (nobody sleeps, so wake-ups would only cost the producer);" \
-    "wakeup: default wake-ups, libbpf ring_buffer__poll / tsbpf await ring.poll(). $stream_s s; raw results in $stream"
+    "wakeup: default wake-ups, libbpf ring_buffer__poll / tsbpf await ring.poll(). Unpaced, the producer's own speed depends on the consumer" \
+    "on the other CPU (they share the ring's cache lines: see 'offered'), so who drops depends on how fast each consumer lets the producer go;" \
+    "paced, the producer offers the same rate to both: 0 drops wherever libbpf has 0 is the target. $stream_s s; raw results in $stream"
 fi
 
 if wants latency; then

@@ -254,14 +254,15 @@ function spread(values: number[], format: (value: number) => string): string {
 }
 
 function streamTable(): void {
-  const configs = [...new Set(results.map((r) => `${r.mode}:${r.producerCpu}`))];
+  const configs = [...new Set(results.map((r) => `${r.mode}:${r.producerCpu}:${r.rate ?? 0}`))];
   const rate = (value: number) => (value / 1e6).toFixed(1);
   const percent = (value: number) => (value === 0 ? '0' : `${(value * 100).toFixed(value < 0.001 ? 3 : 1)}%`);
   const verdicts: string[] = [];
   const rows = configs.map((config) => {
-    const [mode, cpu] = config.split(':');
-    const label = `${mode === 'busy' ? 'busy-poll' : 'wake-ups'}, producer on CPU ${cpu}${cpu === '0' ? ' (the consumer\'s)' : ''}`;
-    const runs = (impl: string) => filter({ impl, mode: mode!, producerCpu: Number(cpu) });
+    const [mode, cpu, paced] = config.split(':');
+    const label = `${mode === 'busy' ? 'busy-poll' : 'wake-ups'}, producer on CPU ${cpu}${cpu === '0' ? ' (the consumer\'s)' : ''}` +
+      (Number(paced) > 0 ? `, paced at ${rate(Number(paced))} M/s` : '');
+    const runs = (impl: string) => filter({ impl, mode: mode!, producerCpu: Number(cpu) }).filter((r) => (r.rate ?? 0) === Number(paced));
     const [c, t] = [runs('libbpf'), runs('tsbpf')];
     const rates = (rs: Result[]) => rs.map((r) => r.recordsPerSec as number);
     const drops = (rs: Result[]) => rs.map((r) => r.dropped / r.attempted);

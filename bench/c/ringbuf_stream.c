@@ -3,12 +3,13 @@
  * what bench/c/producer.c offers, as fast as it can, from another CPU
  * (bench/ringbuf-stream.ts is tsbpf's side).
  *
- *   ringbuf_stream OBJECT PRODUCER PRODUCER_CPU MODE SECONDS BATCH RING_BYTES WARMUP
+ *   ringbuf_stream OBJECT PRODUCER PRODUCER_CPU MODE SECONDS BATCH RING_BYTES WARMUP [RATE]
  *
  * MODE busy:   the producer submits with BPF_RB_NO_WAKEUP and this consumer
  *              spins on ring_buffer__consume();
  * MODE wakeup: default wake-ups, and this consumer sleeps in
  *              ring_buffer__poll() (epoll_wait) whenever it has caught up.
+ * RATE: records/s the producer paces itself to (default 0: as fast as it can).
  * WARMUP rounds of half a ring, produced here and drained, come first. The
  * callback checks that the sequence numbers follow each other; delivered
  * records are checked against what the producer submitted and drops against
@@ -42,8 +43,8 @@ static int on_record(void *ctx, void *data, size_t size)
 
 int main(int argc, char **argv)
 {
-	if (argc != 9 || (strcmp(argv[4], "busy") != 0 && strcmp(argv[4], "wakeup") != 0)) {
-		fprintf(stderr, "usage: %s OBJECT PRODUCER PRODUCER_CPU busy|wakeup SECONDS BATCH RING_BYTES WARMUP\n", argv[0]);
+	if ((argc != 9 && argc != 10) || (strcmp(argv[4], "busy") != 0 && strcmp(argv[4], "wakeup") != 0)) {
+		fprintf(stderr, "usage: %s OBJECT PRODUCER PRODUCER_CPU busy|wakeup SECONDS BATCH RING_BYTES WARMUP [RATE]\n", argv[0]);
 		return 2;
 	}
 	int busy = strcmp(argv[4], "busy") == 0;
@@ -70,7 +71,8 @@ int main(int argc, char **argv)
 
 	char flags[16];
 	snprintf(flags, sizeof(flags), "%d", busy ? BPF_RB_NO_WAKEUP : 0);
-	char *producer[] = { argv[2], argv[3], "stream", argv[5], argv[6], flags, NULL };
+	char *rate = argc == 10 ? argv[9] : "0";
+	char *producer[] = { argv[2], argv[3], "stream", argv[5], argv[6], flags, rate, NULL };
 	int out;
 	pid_t pid = start_producer(producer, prog_fd, &out);
 	uint64_t deadline = now_ns() + (uint64_t)((seconds + 30) * 1e9), idle = 0;
@@ -93,9 +95,9 @@ int main(int argc, char **argv)
 			(unsigned long long)dropped, producer_result.attempted);
 		return 1;
 	}
-	printf("{\"bench\":\"stream\",\"impl\":\"libbpf\",\"mode\":\"%s\",\"producerCpu\":%d,\"ringBytes\":%u,\"recordBytes\":%d,\"seconds\":%.3f,"
+	printf("{\"bench\":\"stream\",\"impl\":\"libbpf\",\"mode\":\"%s\",\"producerCpu\":%d,\"rate\":%.0f,\"ringBytes\":%u,\"recordBytes\":%d,\"seconds\":%.3f,"
 	       "\"delivered\":%llu,\"dropped\":%llu,\"attempted\":%llu,\"recordsPerSec\":%.0f,\"offeredPerSec\":%.0f}\n",
-	       argv[4], atoi(argv[3]), ring_bytes, PAYLOAD + 8, (end - producer_result.start_ns) / 1e9, (unsigned long long)tally.records,
+	       argv[4], atoi(argv[3]), atof(rate), ring_bytes, PAYLOAD + 8, (end - producer_result.start_ns) / 1e9, (unsigned long long)tally.records,
 	       (unsigned long long)dropped, producer_result.attempted, tally.records * 1e9 / (end - producer_result.start_ns),
 	       producer_result.attempted * 1e9 / (producer_result.end_ns - producer_result.start_ns));
 	ring_buffer__free(rb);
