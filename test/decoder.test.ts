@@ -117,7 +117,7 @@ test("opensnoop's struct event, decoded from the object's own BTF, matches the h
   assert.throws(() => spec.recordDecoder('no_such_struct'), /no struct, union or typedef named 'no_such_struct'/);
 });
 
-test('C strings: ASCII built in JS, UTF-8 and long strings through TextDecoder, up to the NUL or the end', () => {
+test('C strings: ASCII built in JS (in chunks when long), UTF-8 through TextDecoder, up to the NUL or the end', () => {
   const bytes = (text: string, size: number) => {
     const out = new Uint8Array(size + 4).fill(0x41); // neighbours that must not leak in
     out.fill(0, 2, 2 + size);
@@ -125,10 +125,12 @@ test('C strings: ASCII built in JS, UTF-8 and long strings through TextDecoder, 
     return out;
   };
   const cases: [string, number][] = [['', 16], ['bash', 16], ['systemd-journal', 16], ['sixteen chars!!!', 16], ['naïve café', 16],
-    ['x'.repeat(32), 32], ['y'.repeat(33), 33], ['/usr/lib/x86_64-linux-gnu/libc.so.6', 256], ['/tmp/日本語/ファイル', 64]];
+    ['x'.repeat(32), 32], ['y'.repeat(33), 33], ['/usr/lib/x86_64-linux-gnu/libc.so.6', 256], ['/tmp/日本語/ファイル', 64],
+    ['abc'.repeat(5000), 15001], ['z'.repeat(4096), 4096], ['long, then ü'.repeat(400), 6000]];
   for (const [text, size] of cases) {
     assert.equal(decodeCStringAt(bytes(text, size), 2, size), text, `${JSON.stringify(text)} in ${size} bytes`);
   }
   assert.equal(decodeCString(Buffer.from('no terminator')), 'no terminator');
   assert.equal(decodeCString(Buffer.from('stop\0here')), 'stop');
+  assert.equal(decodeCString(Buffer.from(`${'a'.repeat(100)}\0${'b'.repeat(100)}`)), 'a'.repeat(100), 'a long string ends at its NUL');
 });

@@ -1,8 +1,8 @@
 // BTF: the type information clang puts in `.BTF` and the kernel exposes in
 // /sys/kernel/btf. Parsing is lazy: the constructor only validates the header
 // and records where each type starts (one pass over the bytes); a type is
-// decoded when first asked for, and names are found by searching the string section. That
-// keeps the kernel's 126k types cheap to open.
+// decoded when first asked for, and names are found by searching the string
+// section. That keeps the kernel's 126k types cheap to open.
 import { decodeCStringAt } from '../cstring.js';
 import { BtfError } from '../errors.js';
 

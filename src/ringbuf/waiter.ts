@@ -125,14 +125,19 @@ export class FdWaiter {
         else setImmediate(() => { throw error; });
       }
     };
+    this.cancel = close;
+    try {
+      this.watcher.start(() => {
+        this.wakeups++;
+        run();
+        resumeWaiters();
+      }, this.events);
+    } catch (error) {
+      close();
+      throw error;
+    }
     const interval = options.checkIntervalMs ?? DEFAULT_CHECK_INTERVAL_MS;
     if (Number.isFinite(interval)) timer = setInterval(run, Math.max(1, interval));
-    this.cancel = close;
-    this.watcher.start(() => {
-      this.wakeups++;
-      run();
-      resumeWaiters();
-    }, this.events);
     // Whatever the fd will not report: perf fds hand out readiness once, and it may be gone.
     first = setImmediate(run);
     return {
