@@ -100,7 +100,7 @@ test('section names map to program types like libbpf', () => {
   assert.equal(programKind('.text'), undefined);
 });
 
-test('program and attach type numbers are the kernel\'s (enum bpf_prog_type, enum bpf_attach_type in its BTF)', (t) => {
+test('program, attach and map type numbers are the kernel\'s (enum bpf_prog_type, bpf_attach_type, bpf_map_type in its BTF)', (t) => {
   const path = '/sys/kernel/btf/vmlinux';
   if (!existsSync(path)) return t.skip('this kernel exposes no BTF at /sys/kernel/btf/vmlinux');
   const btf = new Btf(readFileSync(path));
@@ -109,6 +109,8 @@ test('program and attach type numbers are the kernel\'s (enum bpf_prog_type, enu
   for (const [name, value] of Object.entries(ProgType)) assert.equal(progTypes.get(name), value, `BPF_PROG_TYPE_${name}`);
   const attachTypes = values('bpf_attach_type', 'BPF_');
   for (const [name, value] of Object.entries(AttachType)) assert.equal(attachTypes.get(name), value, `BPF_${name}`);
+  const mapTypes = values('bpf_map_type', 'BPF_MAP_TYPE_');
+  for (const [name, value] of Object.entries(MapType)) assert.equal(mapTypes.get(name), value, `BPF_MAP_TYPE_${name}`);
 });
 
 test('the longest section pattern wins, and xdp.frags sets BPF_F_XDP_HAS_FRAGS', () => {

@@ -1,4 +1,9 @@
-// A map living in the kernel: its fd, element access, and its ring buffer.
+// A map living in the kernel: its fd, element access (raw bytes, per-CPU
+// values, values decoded from BTF), and its ring buffer.
+import type { Btf } from '../btf/btf.js';
+import { compileDecoder } from '../btf/decoder.js';
+import { decodeValue, encodeValue } from '../btf/values.js';
+import { possibleCpus } from '../cpus.js';
 import { ClosedError, TsbpfError } from '../errors.js';
 import type { MapSpec } from '../object/maps.js';
 import { MapType } from '../object/maps.js';
@@ -7,15 +12,22 @@ import { RingBuffer } from '../ringbuf/ringbuf.js';
 import { UserRingBuffer } from '../ringbuf/user-ringbuf.js';
 import { closeFd, mapDelete, mapLookup, mapNextKey, mapUpdate, objPin } from '../syscall/index.js';
 
+/** Map types whose every key holds one value per possible CPU. */
+const PER_CPU_TYPES: ReadonlySet<number> = new Set([MapType.PERCPU_HASH, MapType.PERCPU_ARRAY, MapType.LRU_PERCPU_HASH, MapType.PERCPU_CGROUP_STORAGE]);
+
 export class BpfMap {
   private fdValue: number;
   private ring: RingBuffer | undefined;
   private perf: PerfBuffer | undefined;
   private userRing: UserRingBuffer | undefined;
+  private valueDecoder: ((bytes: Uint8Array) => unknown) | undefined;
+  private keyDecoder: ((bytes: Uint8Array) => unknown) | undefined;
 
+  /** @param btf the object's BTF, where the map's key and value types are */
   constructor(
     readonly spec: Readonly<MapSpec>,
     fd: number,
+    private readonly btf?: Btf,
   ) {
     this.fdValue = fd;
   }
@@ -29,17 +41,74 @@ export class BpfMap {
     return this.fdValue;
   }
 
+  /** Whether each key holds one value per possible CPU (the PERCPU map types): see lookupPerCpu(). */
+  get perCpu(): boolean {
+    return PER_CPU_TYPES.has(this.spec.type);
+  }
+
   /** The value for `key` (a copy), or undefined when absent. */
   lookup(key: Uint8Array): Uint8Array | undefined {
     this.checkKey(key);
+    this.refusePerCpu('lookup', 'lookupPerCpu');
     const value = new Uint8Array(this.spec.valueSize);
     return mapLookup(this.fd, key, value) ? value : undefined;
   }
 
   update(key: Uint8Array, value: Uint8Array, flags = 0): void {
     this.checkKey(key);
-    if (value.length !== this.spec.valueSize) throw new TsbpfError(`map '${this.name}': value is ${value.length} bytes, expected ${this.spec.valueSize}`);
+    this.refusePerCpu('update', 'updatePerCpu');
+    this.checkValue(value);
     mapUpdate(this.fd, key, value, flags);
+  }
+
+  /**
+   * A per-CPU map's values for `key`, one per possible CPU (in the order of
+   * /sys/devices/system/cpu/possible), or undefined when absent.
+   */
+  lookupPerCpu(key: Uint8Array): Uint8Array[] | undefined {
+    this.checkKey(key);
+    const { stride, cpus } = this.perCpuLayout();
+    const values = new Uint8Array(stride * cpus);
+    if (!mapLookup(this.fd, key, values)) return undefined;
+    return Array.from({ length: cpus }, (_, cpu) => values.slice(cpu * stride, cpu * stride + this.spec.valueSize));
+  }
+
+  /** Sets a per-CPU map's values for `key`: one per possible CPU. */
+  updatePerCpu(key: Uint8Array, values: readonly Uint8Array[], flags = 0): void {
+    this.checkKey(key);
+    const { stride, cpus } = this.perCpuLayout();
+    if (values.length !== cpus) throw new TsbpfError(`map '${this.name}': ${values.length} values for ${cpus} possible CPUs`);
+    const all = new Uint8Array(stride * cpus);
+    values.forEach((value, cpu) => {
+      this.checkValue(value);
+      all.set(value, cpu * stride);
+    });
+    mapUpdate(this.fd, key, all, flags);
+  }
+
+  /**
+   * The value for `key` decoded from the map's BTF value type: a plain object
+   * for a struct (as ring buffer records decode), a number or bigint for an
+   * integer, and so on; for a per-CPU map, an array with one per possible
+   * CPU. `key` is raw bytes or a JS value encoded with the BTF key type.
+   * Undefined when absent.
+   */
+  lookupValue(key: unknown): unknown {
+    const keyBytes = this.encodeKey(key);
+    const decode = (this.valueDecoder ??= this.decoderFor(this.spec.btfValueTypeId, 'value'));
+    if (this.perCpu) return this.lookupPerCpu(keyBytes)?.map(decode);
+    const value = this.lookup(keyBytes);
+    return value && decode(value);
+  }
+
+  /** Every entry as [key, value], both decoded from the map's BTF types (see lookupValue). */
+  *decodedEntries(): Generator<[key: unknown, value: unknown]> {
+    const decodeKey = (this.keyDecoder ??= this.decoderFor(this.spec.btfKeyTypeId, 'key'));
+    for (const key of this.keys()) {
+      const value = this.lookupValue(key);
+      // An entry deleted between the key and its lookup is left out.
+      if (value !== undefined) yield [decodeKey(key), value];
+    }
   }
 
   delete(key: Uint8Array): boolean {
@@ -103,5 +172,42 @@ export class BpfMap {
 
   private checkKey(key: Uint8Array): void {
     if (key.length !== this.spec.keySize) throw new TsbpfError(`map '${this.name}': key is ${key.length} bytes, expected ${this.spec.keySize}`);
+  }
+
+  private checkValue(value: Uint8Array): void {
+    if (value.length !== this.spec.valueSize) throw new TsbpfError(`map '${this.name}': value is ${value.length} bytes, expected ${this.spec.valueSize}`);
+  }
+
+  /** The kernel reads and writes a per-CPU map's values as one buffer: a slot per possible CPU, each rounded up to 8 bytes. */
+  private perCpuLayout(): { stride: number; cpus: number } {
+    if (!this.perCpu) throw new TsbpfError(`map '${this.name}' is not a per-CPU map`);
+    return { stride: (this.spec.valueSize + 7) & ~7, cpus: possibleCpus().length };
+  }
+
+  // A single-value buffer for a per-CPU map would let the kernel write one value per CPU past its end.
+  private refusePerCpu(call: string, instead: string): void {
+    if (this.perCpu) throw new TsbpfError(`map '${this.name}' is per-CPU: ${call}() cannot hold its values, use ${instead}()`);
+  }
+
+  private encodeKey(key: unknown): Uint8Array {
+    if (key instanceof Uint8Array) return key;
+    return encodeValue(this.typesBtf('key'), this.spec.btfKeyTypeId, key, `map '${this.name}' key`);
+  }
+
+  /** Bytes → JS value for one of the map's BTF types: a compiled decoder for structs and unions. */
+  private decoderFor(typeId: number, what: 'key' | 'value'): (bytes: Uint8Array) => unknown {
+    const btf = this.typesBtf(what);
+    const kind = btf.skipQualifiers(typeId).kind;
+    if (kind === 'struct' || kind === 'union') {
+      const decode = compileDecoder(btf, typeId);
+      return (bytes) => decode(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0);
+    }
+    return (bytes) => decodeValue(btf, typeId, bytes);
+  }
+
+  private typesBtf(what: 'key' | 'value'): Btf {
+    const typeId = what === 'key' ? this.spec.btfKeyTypeId : this.spec.btfValueTypeId;
+    if (!this.btf || typeId === 0) throw new TsbpfError(`map '${this.name}' has no BTF ${what} type (a legacy map, or an object without BTF)`);
+    return this.btf;
   }
 }

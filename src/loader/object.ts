@@ -11,7 +11,8 @@ import { Insns, OP_CALL, PSEUDO_BTF_ID, PSEUDO_KFUNC_CALL, PSEUDO_MAP_FD, PSEUDO
 import { checkRingSize, MapType, type MapSpec } from '../object/maps.js';
 import type { ProgramSpec } from '../object/spec.js';
 import { ObjectSpec } from '../object/spec.js';
-import { possibleCpus, type PerfBuffer, type PerfBufferOptions } from '../ringbuf/perf-buffer.js';
+import { possibleCpus } from '../cpus.js';
+import type { PerfBuffer, PerfBufferOptions } from '../ringbuf/perf-buffer.js';
 import { BPF_F_RB_OVERWRITE, type RingBuffer } from '../ringbuf/ringbuf.js';
 import type { UserRingBuffer } from '../ringbuf/user-ringbuf.js';
 import { btfLoad, closeFd, mapCreate, mapFreeze, mapUpdate, PAGE_SIZE, progLoad } from '../syscall/index.js';
@@ -61,7 +62,7 @@ export class BpfObject {
       if (kconfig) contents.set(KCONFIG_MAP, kconfigContents(spec, kconfig, options.kernelConfig));
       const maps = new Map<string, BpfMap>();
       for (const mapSpec of spec.maps.values()) {
-        const map = createMap(mapSpec, btfFd, contents.get(mapSpec.name));
+        const map = createMap(mapSpec, spec.btf, btfFd, contents.get(mapSpec.name));
         opened.push(map);
         maps.set(map.name, map);
       }
@@ -169,7 +170,7 @@ function maxEntries(spec: MapSpec): number {
   return Math.max(...possibleCpus()) + 1;
 }
 
-function createMap(spec: MapSpec, btfFd: number | undefined, contents: Uint8Array | undefined): BpfMap {
+function createMap(spec: MapSpec, btf: Btf | undefined, btfFd: number | undefined, contents: Uint8Array | undefined): BpfMap {
   if (spec.type === MapType.RINGBUF || spec.type === MapType.USER_RINGBUF) {
     // Checked again: a spec can be changed after parsing. A power of two of at least a page is a multiple of the page size.
     checkRingSize(spec);
@@ -191,7 +192,7 @@ function createMap(spec: MapSpec, btfFd: number | undefined, contents: Uint8Arra
     btf_key_type_id: withBtf ? spec.btfKeyTypeId : 0,
     btf_value_type_id: withBtf ? spec.btfValueTypeId : 0,
   });
-  const map = new BpfMap(spec, fd);
+  const map = new BpfMap(spec, fd, btf);
   try {
     if (contents) {
       map.update(new Uint8Array(4), contents);

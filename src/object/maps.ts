@@ -19,6 +19,7 @@ export const MapType = {
   LPM_TRIE: 11,
   ARRAY_OF_MAPS: 12,
   HASH_OF_MAPS: 13,
+  PERCPU_CGROUP_STORAGE: 21,
   QUEUE: 22,
   STACK: 23,
   RINGBUF: 27,

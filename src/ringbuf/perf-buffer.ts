@@ -12,7 +12,7 @@
 // which CPUs have data is read from each ring's data_head (a load per CPU,
 // cheaper than epoll_wait() anyway), never asked of epoll, and wait() looks
 // at the rings again once the watch is surely registered.
-import { readFileSync } from 'node:fs';
+import { onlineCpus } from '../cpus.js';
 import { ClosedError, TsbpfError } from '../errors.js';
 import {
   closeFd, Epoll, EPOLLIN, ioctl, mapDelete, mapInfoByFd, mapUpdate, PAGE_SIZE, PERF_ATTR_FLAG_DISABLED, PERF_COUNT_SW_BPF_OUTPUT,
@@ -280,25 +280,4 @@ function u32(value: number): Uint8Array {
   const bytes = new Uint8Array(4);
   new DataView(bytes.buffer).setUint32(0, value, true);
   return bytes;
-}
-
-/** Parses a kernel CPU list such as "0-3,8,10-11" (sysfs cpu/online, cpu/possible). */
-export function parseCpuList(text: string): number[] {
-  const cpus: number[] = [];
-  for (const part of text.trim().split(',')) {
-    const match = /^(\d+)(?:-(\d+))?$/.exec(part);
-    const first = Number(match?.[1]);
-    const last = match?.[2] === undefined ? first : Number(match[2]);
-    if (!match || last < first) throw new TsbpfError(`'${text.trim()}' is not a CPU list (like 0-3,8)`);
-    for (let cpu = first; cpu <= last; cpu++) cpus.push(cpu);
-  }
-  return cpus;
-}
-
-export function onlineCpus(): number[] {
-  return parseCpuList(readFileSync('/sys/devices/system/cpu/online', 'utf8'));
-}
-
-export function possibleCpus(): number[] {
-  return parseCpuList(readFileSync('/sys/devices/system/cpu/possible', 'utf8'));
 }
