@@ -61,6 +61,8 @@ const errnoHints: Record<string, string> = {
   EBADF: 'a file descriptor was closed or invalid',
 };
 
+const EPERM_AS_ROOT = 'refused although running as root: kernel lockdown, a security module, or something this kernel does not allow (fentry/fexit without BPF trampolines, for one)';
+
 /** A system call failed. `call` names it (e.g. "bpf(BPF_MAP_CREATE)"), `code` is the errno name. */
 export class SyscallError extends TsbpfError {
   override name = 'SyscallError';
@@ -71,7 +73,7 @@ export class SyscallError extends TsbpfError {
     readonly code: string,
     detail?: string,
   ) {
-    const hint = errnoHints[code];
+    const hint = code === 'EPERM' && process.getuid?.() === 0 ? EPERM_AS_ROOT : errnoHints[code];
     super(`${call} failed: ${code} (errno ${errno})${detail ? `: ${detail}` : ''}${hint ? ` — ${hint}` : ''}`);
     this.hint = hint;
   }
@@ -91,6 +93,17 @@ export class VerifierError extends SyscallError {
   ) {
     const explained = notes.length ? `\n${notes.join('\n')}` : '';
     super(call, errno, code, `program '${program}' rejected by the verifier:\n${lastLines(log, 20)}${explained}`);
+  }
+}
+
+/** This kernel lacks something the request needs (a PMU, an interface); `feature` names it. */
+export class UnsupportedError extends TsbpfError {
+  override name = 'UnsupportedError';
+  constructor(
+    readonly feature: string,
+    message: string,
+  ) {
+    super(message);
   }
 }
 

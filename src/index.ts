@@ -6,6 +6,8 @@ export { loadBtfFile, KERNEL_BTF_PATH } from './loader/kernel-btf.js';
 export { Link } from './attach/link.js';
 export { attachTracepoint } from './attach/tracepoint.js';
 export { attachRawTracepoint } from './attach/raw-tracepoint.js';
+export { attachTracing } from './attach/tracing.js';
+export { attachKprobe } from './attach/kprobe.js';
 export { tracefsRoot, tracepointId } from './attach/tracefs.js';
 export { ObjectSpec, type ProgramSpec, type MapReference } from './object/spec.js';
 export { MapType, type MapSpec, type VariableSpec, type DataSpec } from './object/maps.js';

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import type { Btf } from '../btf/btf.js';
 import { decodeValue, encodeValue } from '../btf/values.js';
 import { getByName, SyscallError, TsbpfError, VerifierError } from '../errors.js';
+import { attachBtfId, needsAttachBtfId } from '../object/attach-target.js';
 import { applyCoreRelocations, describeCoreFailure, POISON_HELPER, type CoreFailure } from '../object/core.js';
 import { KCONFIG_MAP } from '../object/externs.js';
 import { Insns, OP_CALL, PSEUDO_BTF_ID, PSEUDO_KFUNC_CALL, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE } from '../object/insn.js';
@@ -70,7 +71,7 @@ export class BpfObject {
       const ksyms = resolveKsyms([...spec.externs.values()], () => loadBtfFile());
       const programs = new Map<string, BpfProgram>();
       for (const programSpec of selectPrograms(spec, options.programs)) {
-        const program = new BpfProgram(programSpec, loadProgram(spec, programSpec, { maps, ksyms, btfFd, target }));
+        const program = new BpfProgram(programSpec, loadProgram(spec, programSpec, { maps, ksyms, btfFd, target, kernel: () => loadBtfFile() }));
         opened.push(program);
         programs.set(program.name, program);
       }
@@ -224,9 +225,11 @@ interface LoadContext {
   readonly btfFd: number | undefined;
   /** Target BTF for CO-RE, parsed when first needed. */
   readonly target: () => Btf;
+  /** The running kernel's BTF (attach targets are its ids, whatever the CO-RE target). */
+  readonly kernel: () => Btf;
 }
 
-function loadProgram(spec: ObjectSpec, program: ProgramSpec, { maps, ksyms, btfFd, target }: LoadContext): number {
+function loadProgram(spec: ObjectSpec, program: ProgramSpec, { maps, ksyms, btfFd, target, kernel }: LoadContext): number {
   let insns: Uint8Array = program.insns.slice();
   let coreFailures: CoreFailure[] = [];
   if (program.coreRelos.length > 0) {
@@ -253,6 +256,7 @@ function loadProgram(spec: ObjectSpec, program: ProgramSpec, { maps, ksyms, btfF
       expected_attach_type: program.expectedAttachType,
       prog_flags: program.flags,
       prog_name: kernelName(program.name),
+      attach_btf_id: needsAttachBtfId(program.kind) ? attachBtfId(kernel(), program) : 0,
       insns,
       insn_cnt: code.count,
       license: Buffer.from(`${spec.license}\0`),

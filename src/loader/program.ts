@@ -1,8 +1,11 @@
 // A program living in the kernel.
+import { attachKprobe } from '../attach/kprobe.js';
 import { attachRawTracepoint } from '../attach/raw-tracepoint.js';
+import { attachTracing } from '../attach/tracing.js';
 import { attachTracepoint } from '../attach/tracepoint.js';
 import type { Link } from '../attach/link.js';
 import { ClosedError, TsbpfError } from '../errors.js';
+import { AttachType } from '../object/sections.js';
 import type { ProgramSpec } from '../object/spec.js';
 import { closeFd, objPin, progInfoByFd, progTag, progTestRun, type TestRunOptions, type TestRunResult } from '../syscall/index.js';
 
@@ -21,6 +24,8 @@ export interface ProgramInfo {
   /** Instructions the verifier processed. */
   verifiedInsns: number;
   btfId: number;
+  /** The kernel BTF type the program is attached through (tp_btf, fentry, fexit, lsm …), or 0. */
+  attachBtfId: number;
 }
 
 export class BpfProgram {
@@ -64,6 +69,23 @@ export class BpfProgram {
       case 'RAW_TRACEPOINT':
         link = attachRawTracepoint(this.fd, target);
         break;
+      case 'TRACING':
+      case 'LSM': {
+        const { attachType } = this.spec.kind;
+        if (attachType === undefined || attachType === 'TRACE_ITER' || attachType === 'LSM_CGROUP') {
+          throw new TsbpfError(`program '${this.name}': attaching ${type} programs of attach type ${attachType} is not supported yet`);
+        }
+        link = attachTracing(this.fd, AttachType[attachType], `${this.spec.section} (${this.name})`);
+        break;
+      }
+      case 'KPROBE': {
+        const retprobe = /^\??kretprobe\//.test(this.spec.section);
+        if (!retprobe && !/^\??kprobe\//.test(this.spec.section)) {
+          throw new TsbpfError(`program '${this.name}': attaching SEC("${this.spec.section}") is not supported yet (kprobe/ and kretprobe/ are)`);
+        }
+        link = attachKprobe(this.fd, target, retprobe);
+        break;
+      }
       default:
         throw new TsbpfError(`program '${this.name}': attaching ${type} programs is not supported yet`);
     }
@@ -82,6 +104,7 @@ export class BpfProgram {
       mapIds,
       verifiedInsns: info.u32('verified_insns'),
       btfId: info.u32('btf_id'),
+      attachBtfId: info.u32('attach_btf_id'),
     };
   }
 

@@ -231,8 +231,9 @@ export const perfEventAttr = layout('struct perf_event_attr', 128, '', {
   flags: [40, 'bits'],
   wakeup_events: [48, 'u32'],
   bp_type: [52, 'u32'],
-  config1: [56, 'u64'],
-  config2: [64, 'u64'],
+  // config1 and config2 as the kprobe and uprobe PMUs read them: a C string (function or path), and an offset.
+  kprobe_func: [56, 'ptr'],
+  probe_offset: [64, 'u64'],
 });
 
 // The first page of a perf event's ring mapping, shared with the kernel: the
