@@ -8,6 +8,7 @@ export { attachTracepoint } from './attach/tracepoint.js';
 export { attachRawTracepoint } from './attach/raw-tracepoint.js';
 export { attachTracing } from './attach/tracing.js';
 export { attachKprobe } from './attach/kprobe.js';
+export { attachUprobe, parseUprobeTarget, type UprobeTarget } from './attach/uprobe.js';
 export { tracefsRoot, tracepointId } from './attach/tracefs.js';
 export { ObjectSpec, type ProgramSpec, type MapReference } from './object/spec.js';
 export { MapType, type MapSpec, type VariableSpec, type DataSpec } from './object/maps.js';

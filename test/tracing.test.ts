@@ -9,6 +9,9 @@ import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { test, type TestContext } from 'node:test';
 import { attachKprobe } from '../src/attach/kprobe.ts';
+import type { Link } from '../src/attach/link.ts';
+import { attachUprobe, parseUprobeTarget } from '../src/attach/uprobe.ts';
+import { ElfFile } from '../src/elf/elf.ts';
 import { Btf } from '../src/btf/btf.ts';
 import { ObjectError, SyscallError, UnsupportedError } from '../src/errors.ts';
 import { BpfObject } from '../src/loader/object.ts';
@@ -97,6 +100,50 @@ test('a kprobe target that is not a function name is refused before any system c
   assert.throws(() => attachKprobe(noProgram, 'not a function', false), /expected kprobe\/<function>\[\+<offset>\]/);
   assert.throws(() => attachKprobe(noProgram, undefined, false), /expected kprobe\/<function>/);
   assert.throws(() => attachKprobe(noProgram, 'do_sys_openat2+8', true), /a return probe takes no offset/);
+});
+
+/** The C library this process runs, as /proc/self/maps names it. */
+function libcPath(): string | undefined {
+  return readFileSync('/proc/self/maps', 'utf8').split('\n').map((line) => line.split(/\s+/)[5]).find((file) => file && /\/libc\.so\.6$/.test(file));
+}
+
+test('uprobe and uretprobe on libc\'s open() count this process\'s opens, in this process only', (t) => {
+  if (!needsRoot(t)) return;
+  const libc = libcPath();
+  if (!libc) return t.skip('this process maps no libc.so.6 (not glibc?)');
+  const object = BpfObject.open(programPath('tracing_test'), { constants: { target_tgid: process.pid }, programs: ['count_call', 'count_return'] });
+  t.after(() => object.close());
+  let calls: Link;
+  try {
+    calls = object.program('count_call').attachUprobe({ binary: libc, function: 'open', pid: process.pid });
+  } catch (error) {
+    if (error instanceof UnsupportedError) return t.skip(`uprobes cannot be attached on this kernel: ${error.message}`);
+    throw error;
+  }
+  object.program('count_return').attachUprobe({ binary: libc, function: 'open' });
+  openDevNull(5);
+  const counted = object.readVariable('user_calls') as bigint;
+  assert.ok(counted >= 5n, `calls: ${counted}`);
+  assert.ok((object.readVariable('user_returns') as bigint) >= 5n, `returns: ${object.readVariable('user_returns')}`);
+  calls.close();
+  openDevNull(3);
+  assert.equal(object.readVariable('user_calls'), counted, 'nothing counted once the link is closed');
+});
+
+test('uprobe targets: libbpf\'s section form, file offsets from ELF symbols, and clear refusals', () => {
+  assert.deepEqual(parseUprobeTarget('uprobe//usr/bin/bash:main+4', '/usr/bin/bash:main+4'), { binary: '/usr/bin/bash', function: 'main', offset: 4 });
+  assert.deepEqual(parseUprobeTarget('uprobe//lib/libc.so.6:malloc', '/lib/libc.so.6:malloc'), { binary: '/lib/libc.so.6', function: 'malloc', offset: 0 });
+  assert.throws(() => parseUprobeTarget('uprobe//bin/sh', '/bin/sh'), /expected <prefix>\/<binary>:<function>/);
+  assert.throws(() => parseUprobeTarget('uprobe', undefined), /attachUprobe\(\)/);
+  const libc = libcPath();
+  if (!libc) return;
+  // open's file offset, checked against what the dynamic linker mapped: the executable mapping's file offset range holds it.
+  const elf = new ElfFile(readFileSync(libc));
+  const offset = elf.functionFileOffset('open');
+  const text = elf.sections.find((section) => section.name === '.text')!;
+  assert.ok(offset >= text.offset && offset < text.offset + text.size, `open at file offset ${offset}`);
+  assert.throws(() => elf.functionFileOffset('no_such_function_in_libc'), /no function 'no_such_function_in_libc'/);
+  assert.throws(() => attachUprobe(-1, { binary: libc, function: 'open', offset: 4, retprobe: true }), /a return probe takes no offset/);
 });
 
 test('fentry and fexit on do_sys_openat2 count this process\'s opens (BPF trampolines)', (t) => {

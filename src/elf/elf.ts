@@ -1,5 +1,6 @@
-// A reader for ELF64 relocatable objects: header, sections, symbols and REL
-// relocations — what a BPF object is made of. Every offset is checked against
+// A reader for ELF64 files: header, sections, symbols and REL relocations —
+// what a BPF object is made of — and the dynamic symbols of executables and
+// shared libraries, where uprobes go. Every offset is checked against
 // the buffer, so truncated or hostile input gives an ElfError, never a crash.
 // (The npm package `elfy` reads ELF64 fields at the wrong offsets and parses
 // neither symbols nor relocations; see README.)
@@ -11,6 +12,7 @@ export const SHT_SYMTAB = 2;
 export const SHT_STRTAB = 3;
 export const SHT_NOBITS = 8;
 export const SHT_REL = 9;
+export const SHT_DYNSYM = 11;
 export const SHF_WRITE = 0x1;
 export const SHF_ALLOC = 0x2;
 export const SHF_EXECINSTR = 0x4;
@@ -24,6 +26,7 @@ export const STT_NOTYPE = 0;
 export const STT_OBJECT = 1;
 export const STT_FUNC = 2;
 export const STT_SECTION = 3;
+export const STT_GNU_IFUNC = 10;
 export const EM_NONE = 0;
 export const EM_BPF = 247;
 
@@ -37,6 +40,8 @@ export interface Section {
   readonly name: string;
   readonly type: number;
   readonly flags: number;
+  /** Where the section is loaded in memory (executables and libraries; 0 in relocatable objects). */
+  readonly addr: number;
   readonly offset: number;
   readonly size: number;
   readonly link: number;
@@ -114,6 +119,30 @@ export class ElfFile {
     return this.sections.find((s) => s.name === name);
   }
 
+  /** The dynamic symbol table (.dynsym) of an executable or shared library; empty when there is none. */
+  dynamicSymbols(): ElfSymbol[] {
+    const dynsym = this.sections.find((s) => s.type === SHT_DYNSYM);
+    return dynsym ? this.readSymbols(dynsym) : [];
+  }
+
+  /**
+   * Where function `name` starts in the file, as a uprobe wants it: its
+   * address made relative to its section's place in the file. Looks in
+   * .symtab, then .dynsym (stripped binaries keep only that), as libbpf does;
+   * IFUNC resolvers count as functions.
+   */
+  functionFileOffset(name: string): number {
+    const isFunction = (symbol: ElfSymbol) =>
+      symbol.name === name && (symbol.type === STT_FUNC || symbol.type === STT_GNU_IFUNC) && symbol.sectionIndex !== SHN_UNDEF;
+    const symbol = this.symbols.find(isFunction) ?? this.dynamicSymbols().find(isFunction);
+    if (!symbol) throw new ElfError(`no function '${name}' defined in the ELF symbols (.symtab, .dynsym)`);
+    const section = this.sections[symbol.sectionIndex];
+    if (!section || symbol.value < section.addr || symbol.value >= section.addr + section.size) {
+      throw new ElfError(`function '${name}' (at 0x${symbol.value.toString(16)}) lies outside its section ${symbol.sectionIndex}`);
+    }
+    return symbol.value - section.addr + section.offset;
+  }
+
   /** The REL relocations applying to each section, keyed by target section index. */
   relocations(): Map<number, Relocation[]> {
     const result = new Map<number, Relocation[]>();
@@ -144,6 +173,7 @@ export class ElfFile {
       nameOffset: this.u32(at),
       type,
       flags: this.u64(at + 8),
+      addr: this.u64(at + 16),
       offset,
       size,
       link: this.u32(at + 40),

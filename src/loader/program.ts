@@ -2,6 +2,7 @@
 import { attachKprobe } from '../attach/kprobe.js';
 import { attachRawTracepoint } from '../attach/raw-tracepoint.js';
 import { attachTracing } from '../attach/tracing.js';
+import { attachUprobe, parseUprobeTarget, type UprobeTarget } from '../attach/uprobe.js';
 import { attachTracepoint } from '../attach/tracepoint.js';
 import type { Link } from '../attach/link.js';
 import { ClosedError, TsbpfError } from '../errors.js';
@@ -79,16 +80,30 @@ export class BpfProgram {
         break;
       }
       case 'KPROBE': {
-        const retprobe = /^\??kretprobe\//.test(this.spec.section);
-        if (!retprobe && !/^\??kprobe\//.test(this.spec.section)) {
-          throw new TsbpfError(`program '${this.name}': attaching SEC("${this.spec.section}") is not supported yet (kprobe/ and kretprobe/ are)`);
-        }
-        link = attachKprobe(this.fd, target, retprobe);
+        const probe = /^\??(k|u)(ret)?probe(\.s)?\//.exec(this.spec.section);
+        if (!probe) throw new TsbpfError(`program '${this.name}': attaching SEC("${this.spec.section}") is not supported yet (kprobe, kretprobe, uprobe and uretprobe are)`);
+        link = probe[1] === 'k'
+          ? attachKprobe(this.fd, target, probe[2] !== undefined)
+          : attachUprobe(this.fd, { ...parseUprobeTarget(this.spec.section, target), retprobe: probe[2] !== undefined });
         break;
       }
       default:
         throw new TsbpfError(`program '${this.name}': attaching ${type} programs is not supported yet`);
     }
+    this.links.add(link);
+    return link;
+  }
+
+  /**
+   * Attaches a uprobe or uretprobe program (its section says which) to
+   * `target`: SEC("uprobe") with no target, or another binary, function or
+   * process than the section names. Closed with the program, or earlier by
+   * link.close().
+   */
+  attachUprobe(target: Omit<UprobeTarget, 'retprobe'>): Link {
+    const probe = /^\??u(ret)?probe(\.s)?(\/|$)/.exec(this.spec.section);
+    if (!probe) throw new TsbpfError(`program '${this.name}' (SEC("${this.spec.section}")) is not a uprobe program`);
+    const link = attachUprobe(this.fd, { ...target, retprobe: probe[1] !== undefined });
     this.links.add(link);
     return link;
   }
