@@ -13,7 +13,7 @@ import type { Link } from '../src/attach/link.ts';
 import { attachUprobe, parseUprobeTarget } from '../src/attach/uprobe.ts';
 import { ElfFile } from '../src/elf/elf.ts';
 import { Btf } from '../src/btf/btf.ts';
-import { ObjectError, SyscallError, UnsupportedError } from '../src/errors.ts';
+import { ElfError, ObjectError, SyscallError, TsbpfError, UnsupportedError } from '../src/errors.ts';
 import { BpfObject } from '../src/loader/object.ts';
 import { attachBtfId, needsAttachBtfId } from '../src/object/attach-target.ts';
 import { programKind } from '../src/object/sections.ts';
@@ -144,6 +144,8 @@ test('uprobe targets: libbpf\'s section form, file offsets from ELF symbols, and
   assert.ok(offset >= text.offset && offset < text.offset + text.size, `open at file offset ${offset}`);
   assert.throws(() => elf.functionFileOffset('no_such_function_in_libc'), /no function 'no_such_function_in_libc'/);
   assert.throws(() => attachUprobe(-1, { binary: libc, function: 'open', offset: 4, retprobe: true }), /a return probe takes no offset/);
+  assert.throws(() => attachUprobe(-1, { binary: '/no/such/binary', function: 'open' }), (e: unknown) => e instanceof TsbpfError && /cannot read \/no\/such\/binary \(ENOENT\)/.test(e.message));
+  assert.throws(() => attachUprobe(-1, { binary: '/proc/self/status', function: 'open' }), ElfError, 'not an ELF file');
 });
 
 test('fentry and fexit on do_sys_openat2 count this process\'s opens (BPF trampolines)', (t) => {

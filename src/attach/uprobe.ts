@@ -23,6 +23,14 @@ export interface UprobeTarget {
   pid?: number;
 }
 
+function readBinary(path: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new TsbpfError(`uprobe: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? String(error)})`, { cause: error });
+  }
+}
+
 /** The parts of a uprobe section's target: "<binary>:<function>[+<offset>]" (libbpf's form). */
 export function parseUprobeTarget(section: string, target: string | undefined): UprobeTarget {
   const match = target === undefined ? null : /^(.+):([A-Za-z_][\w.@]*)(?:\+(0x[0-9a-fA-F]+|\d+))?$/.exec(target);
@@ -34,10 +42,7 @@ export function attachUprobe(programFd: number, target: UprobeTarget): Link {
   const retprobe = target.retprobe ?? false;
   if (retprobe && target.offset && target.function) throw new TsbpfError(`uretprobe on ${target.binary}:${target.function}: a return probe takes no offset`);
   let offset = target.offset ?? 0;
-  if (target.function) {
-    const elf = new ElfFile(readFileSync(target.binary));
-    offset += elf.functionFileOffset(target.function);
-  }
+  if (target.function) offset += new ElfFile(readBinary(target.binary)).functionFileOffset(target.function);
   const description = `${retprobe ? 'uretprobe' : 'uprobe'} ${target.binary}:${target.function ?? `0x${offset.toString(16)}`}`;
   const perfFd = openProbeEvent('uprobe', { target: target.binary, offset, retprobe, pid: target.pid }, description);
   try {
