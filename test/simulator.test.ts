@@ -5,6 +5,8 @@
 // corrupted shared memory.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
 import fc from 'fast-check';
 import { RingCorruptionError, TsbpfError } from '../src/errors.ts';
@@ -688,4 +690,24 @@ test('property: corrupted headers and positions give RingCorruptionError or reco
     }),
     runs(500),
   );
+});
+
+test('examples/ring-protocol.ts walks through the protocol as it claims (the simulator and the real consumer)', () => {
+  const script = fileURLToPath(new URL('../examples/ring-protocol.ts', import.meta.url));
+  const result = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8' });
+  assert.equal(result.status, 0, result.stderr);
+  const out = result.stdout;
+  const order = [
+    'BUSY (still being written)', 'consume() delivered 0', 'submit of the second record would wake the consumer: false',
+    'submit of the first record wakes the consumer: true', '-> delivered "hello"', '-> delivered "world!!"',
+    'DISCARD (skipped by the consumer)', '-> delivered "yes"', 'reserve(19) at offset 40: its 32 bytes run past the end',
+    '-> delivered "a record that wraps"', 'Reserving 7-byte records until one is refused: 3 fit.', 'reserve(7) now: refused',
+  ];
+  let from = 0;
+  for (const line of order) {
+    const at = out.indexOf(line, from);
+    assert.ok(at >= 0, `expected "${line}" after offset ${from} in:\n${out}`);
+    from = at + line.length;
+  }
+  assert.ok(!out.includes('delivered "nope"'), 'the discarded record is never delivered');
 });
