@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* fentry and fexit on do_sys_openat2 for tsbpf's tests, counting the opens of
- * one process. Loading needs BPF trampolines, which some kernels refuse
- * (EPERM, EOPNOTSUPP, ENOTSUPP): the tests then skip, naming the refusal. */
+ * one process. Some kernels refuse to load them (EPERM, EOPNOTSUPP, ENOTSUPP):
+ * the tests then skip, naming the refusal. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 

@@ -61,7 +61,7 @@ const errnoHints: Record<string, string> = {
   EBADF: 'a file descriptor was closed or invalid',
 };
 
-const EPERM_AS_ROOT = 'refused although running as root: kernel lockdown, a security module, or something this kernel does not allow (fentry/fexit without BPF trampolines, for one)';
+const EPERM_AS_ROOT = 'refused although running as root: the kernel does not allow this here (a frozen map, lockdown, a security module, or a program kind this kernel refuses)';
 
 /** A system call failed. `call` names it (e.g. "bpf(BPF_MAP_CREATE)"), `code` is the errno name. */
 export class SyscallError extends TsbpfError {

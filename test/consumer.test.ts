@@ -79,7 +79,8 @@ test('positions far beyond 2^32 keep working (they only grow)', () => {
 test('corrupted shared memory gives a RingCorruptionError, not a hang or an out-of-bounds read', () => {
   const cases: [string, (ring: ReturnType<typeof fakeRing>) => void, RegExp][] = [
     ['length past the producer', (ring) => { ring.produce([1]); ring.write(0, ring.header(4000)); }, /longer than the 16 bytes produced/],
-    ['producer not on a record boundary', (ring) => { ring.produce([1]); ring.producerPos[0] = ring.producerPos[0]! + 4n; }, /less than a record header/],
+    ['producer not on a record boundary', (ring) => { ring.produce([1]); ring.producerPos[0] = ring.producerPos[0]! + 4n; }, /positions are not multiples of 8/],
+    ['consumer not on a record boundary', (ring) => { ring.produce([1]); ring.consumerPos[0] = 4n; }, /positions are not multiples of 8/],
     ['producer more than a ring ahead', (ring) => { ring.producerPos[0] = BigInt(SIZE * 3); }, /pending in a 4096-byte ring/],
   ];
   for (const [name, corrupt, message] of cases) {

@@ -4,7 +4,7 @@
 // by an execve() tracepoint.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFileSync, chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, chmodSync, mkdtempSync, readFile, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -196,7 +196,7 @@ test('PerfReader: corrupt rings throw RingCorruptionError instead of looping', (
   corrupt((ring) => ring.record(PERF_RECORD_SAMPLE, new Uint8Array(8), 0), /record of 0 bytes/);
   corrupt((ring) => ring.record(PERF_RECORD_SAMPLE, new Uint8Array(8), 12), /record of 12 bytes/);
   corrupt((ring) => { ring.sample(payload(0, 100)); ring.setHead(64); }, /record of 112 bytes \(64 bytes produced/);
-  corrupt((ring) => ring.setHead(4), /4 bytes left/);
+  corrupt((ring) => ring.setHead(4), /positions are not multiples of 8/);
   corrupt((ring) => ring.setHead(300), /300 bytes pending in a 256-byte ring/);
   corrupt((ring) => {
     ring.sample(payload(0, 8));
@@ -370,7 +370,7 @@ test('consume() honours its budget and starts the next call after the CPU that u
   assert.equal(cpusOf(Infinity).length, 30 * buffer.cpus.length - 20);
   assert.equal(checker.count, 30 * buffer.cpus.length);
   run(buffer.cpus[1]!, { count: 1, firstSeq: 0 });
-  assert.throws(() => buffer.consume(() => buffer.consume(() => {})), TsbpfError, 'nested consume is refused');
+  assert.throws(() => buffer.consume(() => { buffer.consume(() => {}); }), TsbpfError, 'nested consume is refused');
 });
 
 test('poll() times out with 0 when nothing comes, and delivers what arrives while it waits', async (t) => {
@@ -446,6 +446,51 @@ test('subscribe() delivers every CPU\'s samples from inside the wake-ups until c
   run(buffer.cpus[0]!, { count: 1, firstSeq: buffer.cpus[0]! << 20 });
   await new Promise((resolve) => setTimeout(resolve, 30));
   assert.equal(checker.count, expected, 'nothing delivered after close()');
+});
+
+test('subscribe(): a budget leaves nothing behind (perf fds report readiness once), and subscribing from an I/O callback misses nothing', async (t) => {
+  const producer = openProducer(t);
+  if (!producer) return;
+  const { buffer, run } = producer;
+  const cpu = buffer.cpus[0]!;
+  const until = async (condition: () => boolean, what: string) => {
+    const deadline = Date.now() + 3000;
+    while (!condition()) {
+      if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+  };
+  const checker = new SampleChecker(8, 8);
+  const budgeted = buffer.subscribe(checker.check, { budget: 1, checkIntervalMs: Number.POSITIVE_INFINITY });
+  run(cpu, { count: 10, firstSeq: cpu << 20 });
+  await until(() => checker.count === 10, 'all 10 samples, one a turn of the event loop');
+  budgeted.close();
+
+  // From an I/O callback: the check after subscribe() must come after the event loop watches the fds.
+  const late = new SampleChecker(8, 8);
+  await new Promise<void>((resolve, reject) => {
+    readFile('/proc/self/stat', () => {
+      try {
+        const subscription = buffer.subscribe(late.check, { checkIntervalMs: Number.POSITIVE_INFINITY });
+        setImmediate(() => run(cpu, { count: 1, firstSeq: cpu << 20 }));
+        until(() => late.count === 1, 'the sample written right after subscribing').then(() => { subscription.close(); resolve(); }, reject);
+      } catch (error) {
+        reject(error);
+      }
+    });
+  });
+
+  // A callback that closes its subscription gets no sample more; the rest stay in the ring.
+  let got = 0;
+  run(cpu, { count: 5, firstSeq: cpu << 20 });
+  const closing = buffer.subscribe(() => {
+    got++;
+    closing.close();
+  });
+  await until(() => got > 0, 'the first sample');
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  assert.equal(got, 1);
+  assert.equal(buffer.consume(() => {}), 4);
 });
 
 test('records() yields copies one at a time, CPUs in turn; breaking out loses nothing', async (t) => {

@@ -2,7 +2,7 @@
 // BPF_PROG_TEST_RUN produces records (programs/ringbuf_test.bpf.c).
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { ClosedError } from '../src/errors.ts';
+import { ClosedError, TsbpfError } from '../src/errors.ts';
 import { BpfObject } from '../src/loader/object.ts';
 import type { RingBuffer } from '../src/ringbuf/ringbuf.ts';
 import { needsRoot, programPath } from './helpers.ts';
@@ -251,6 +251,41 @@ test('subscribe(): NO_WAKEUP records come with the check interval; budgets; a th
   ring.close();
   assert.equal(last.closed, true, 'closing the ring ends its subscription');
   assert.throws(() => ring.subscribe(() => {}), ClosedError);
+});
+
+test('subscribe(): closing the subscription or the ring from inside a callback stops delivery at once, losing nothing', async (t) => {
+  const producer = openProducer(t);
+  if (!producer) return;
+  const { ring, run } = producer;
+  run({ count: 5, firstSeq: 0, minSize: 16, maxSize: 16 });
+  const lengths: number[] = [];
+  const subscription = ring.subscribe((_view, _offset, length) => {
+    lengths.push(length);
+    subscription.close();
+  }, { checkIntervalMs: Number.POSITIVE_INFINITY });
+  await until(() => lengths.length > 0, 'the first record');
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  assert.deepEqual(lengths, [16], 'one record, then the subscription is closed');
+  assert.equal(ring.consume(() => {}), 4, 'the other four are still in the ring');
+
+  run({ count: 5, firstSeq: 5, minSize: 16, maxSize: 16 });
+  const seen: number[] = [];
+  ring.consume((_view, _offset, length) => {
+    seen.push(length);
+    ring.close();
+  });
+  assert.deepEqual(seen, [16], 'closing the ring mid-consume stops it: no empty records read from the released mapping');
+  assert.throws(() => ring.subscribe(() => {}), ClosedError);
+});
+
+test('subscribe() options are checked: budget a positive integer or Infinity, checkIntervalMs 1..2^31-1 or Infinity', (t) => {
+  const producer = openProducer(t);
+  if (!producer) return;
+  const { ring } = producer;
+  for (const budget of [0, -1, 1.5, Number.NaN]) assert.throws(() => ring.subscribe(() => {}, { budget }), TsbpfError, `budget ${budget}`);
+  for (const checkIntervalMs of [0, Number.NaN, 2 ** 31, -5]) assert.throws(() => ring.subscribe(() => {}, { checkIntervalMs }), TsbpfError, `interval ${checkIntervalMs}`);
+  ring.subscribe(() => {}, { budget: Number.POSITIVE_INFINITY, checkIntervalMs: Number.POSITIVE_INFINITY }).close();
+  ring.subscribe(() => {}, { budget: 3, checkIntervalMs: 2 ** 31 - 1 }).close();
 });
 
 test('after close, the ring refuses use and stale views read zeros instead of crashing', (t) => {

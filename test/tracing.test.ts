@@ -1,7 +1,7 @@
 // Attach kinds beyond tracepoints, on the real kernel: BTF tracepoints
 // (tp_btf), kprobes/kretprobes and fentry/fexit. Programs typed by the
 // kernel's BTF are loaded against it (attach_btf_id) as libbpf does. Where this
-// kernel refuses a kind (no kprobe PMU; no BPF trampolines for fentry), the
+// kernel refuses a kind (no kprobe PMU; fentry/fexit refused with EPERM), the
 // test says so and skips.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -122,10 +122,10 @@ test('uprobe and uretprobe on libc\'s open() count this process\'s opens, in thi
   }
   object.program('count_return').attachUprobe({ binary: libc, function: 'open' });
   openDevNull(5);
+  calls.close();
   const counted = object.readVariable('user_calls') as bigint;
   assert.ok(counted >= 5n, `calls: ${counted}`);
   assert.ok((object.readVariable('user_returns') as bigint) >= 5n, `returns: ${object.readVariable('user_returns')}`);
-  calls.close();
   openDevNull(3);
   assert.equal(object.readVariable('user_calls'), counted, 'nothing counted once the link is closed');
 });
@@ -145,17 +145,22 @@ test('uprobe targets: libbpf\'s section form, file offsets from ELF symbols, and
   assert.throws(() => elf.functionFileOffset('no_such_function_in_libc'), /no function 'no_such_function_in_libc'/);
   assert.throws(() => attachUprobe(-1, { binary: libc, function: 'open', offset: 4, retprobe: true }), /a return probe takes no offset/);
   assert.throws(() => attachUprobe(-1, { binary: '/no/such/binary', function: 'open' }), (e: unknown) => e instanceof TsbpfError && /cannot read \/no\/such\/binary \(ENOENT\)/.test(e.message));
-  assert.throws(() => attachUprobe(-1, { binary: '/proc/self/status', function: 'open' }), ElfError, 'not an ELF file');
+  assert.throws(() => attachUprobe(-1, { binary: '/proc/self/status', function: 'open' }), (e: unknown) => e instanceof ElfError && /uprobe on \/proc\/self\/status: not an ELF file/.test(e.message));
+  assert.throws(() => attachUprobe(-1, { binary: libc, function: 'no_such_function_in_libc' }), new RegExp(`uprobe on ${libc}: no function`));
+  assert.throws(() => attachUprobe(-1, { binary: libc }), /give a function, an offset, or both/);
+  for (const offset of [-5, 1.5, Number.NaN]) assert.throws(() => attachUprobe(-1, { binary: libc, function: 'open', offset }), /is not a non-negative integer/, String(offset));
+  for (const pid of [1.5, 0, -1]) assert.throws(() => attachUprobe(-1, { binary: libc, function: 'open', pid }), /is not a process id/, String(pid));
+  assert.throws(() => attachUprobe(-1, { binary: `${libc}\0junk`, function: 'open' }), /is not a path/);
 });
 
-test('fentry and fexit on do_sys_openat2 count this process\'s opens (BPF trampolines)', (t) => {
+test('fentry and fexit on do_sys_openat2 count this process\'s opens', (t) => {
   if (!needsRoot(t)) return;
   let object: BpfObject;
   try {
     object = BpfObject.open(programPath('fentry_test'), { constants: { target_tgid: process.pid } });
   } catch (error) {
     if (error instanceof SyscallError && ['EPERM', 'ENOTSUPP', 'EOPNOTSUPP'].includes(error.code)) {
-      return t.skip(`this kernel refuses to load fentry/fexit programs (${error.code} from BPF_PROG_LOAD, as root): no BPF trampolines here`);
+      return t.skip(`this kernel refuses to load fentry/fexit programs (${error.code} from BPF_PROG_LOAD, as root)`);
     }
     throw error;
   }

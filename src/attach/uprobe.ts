@@ -5,7 +5,7 @@
 // tracepoint.
 import { readFileSync } from 'node:fs';
 import { ElfFile } from '../elf/elf.js';
-import { TsbpfError } from '../errors.js';
+import { ElfError, TsbpfError } from '../errors.js';
 import { closeFd } from '../syscall/index.js';
 import type { Link } from './link.js';
 import { openProbeEvent } from './probe-pmu.js';
@@ -23,11 +23,19 @@ export interface UprobeTarget {
   pid?: number;
 }
 
-function readBinary(path: string): Uint8Array {
+/** Where `name` starts in the file `binary`; errors name the binary. */
+function functionOffset(binary: string, name: string): number {
+  let bytes: Uint8Array;
   try {
-    return readFileSync(path);
+    bytes = readFileSync(binary);
   } catch (error) {
-    throw new TsbpfError(`uprobe: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? String(error)})`, { cause: error });
+    throw new TsbpfError(`uprobe: cannot read ${binary} (${(error as NodeJS.ErrnoException).code ?? String(error)})`, { cause: error });
+  }
+  try {
+    return new ElfFile(bytes).functionFileOffset(name);
+  } catch (error) {
+    if (error instanceof ElfError) throw new ElfError(`uprobe on ${binary}: ${error.message}`, { cause: error });
+    throw error;
   }
 }
 
@@ -39,10 +47,19 @@ export function parseUprobeTarget(section: string, target: string | undefined): 
 }
 
 export function attachUprobe(programFd: number, target: UprobeTarget): Link {
+  const { binary } = target;
   const retprobe = target.retprobe ?? false;
-  if (retprobe && target.offset && target.function) throw new TsbpfError(`uretprobe on ${target.binary}:${target.function}: a return probe takes no offset`);
+  if (typeof binary !== 'string' || binary === '' || binary.includes('\0')) throw new TsbpfError(`uprobe: binary ${JSON.stringify(binary)} is not a path`);
+  if (target.function === undefined && target.offset === undefined) throw new TsbpfError(`uprobe on ${binary}: give a function, an offset, or both`);
+  if (target.offset !== undefined && !(Number.isSafeInteger(target.offset) && target.offset >= 0)) {
+    throw new TsbpfError(`uprobe on ${binary}: offset ${target.offset} is not a non-negative integer`);
+  }
+  if (target.pid !== undefined && !(Number.isSafeInteger(target.pid) && target.pid > 0)) {
+    throw new TsbpfError(`uprobe on ${binary}: pid ${target.pid} is not a process id`);
+  }
+  if (retprobe && target.offset && target.function) throw new TsbpfError(`uretprobe on ${binary}:${target.function}: a return probe takes no offset`);
   let offset = target.offset ?? 0;
-  if (target.function) offset += new ElfFile(readBinary(target.binary)).functionFileOffset(target.function);
+  if (target.function) offset += functionOffset(binary, target.function);
   const description = `${retprobe ? 'uretprobe' : 'uprobe'} ${target.binary}:${target.function ?? `0x${offset.toString(16)}`}`;
   const perfFd = openProbeEvent('uprobe', { target: target.binary, offset, retprobe, pid: target.pid }, description);
   try {

@@ -72,7 +72,7 @@ export class RingConsumer {
   private readonly publishEvery: number;
   private readonly counters: ConsumerStats = { records: 0, bytes: 0, discarded: 0, busyStalls: 0 };
   private consuming = false;
-  private readonly scan: ScanState = { done: 0, delivered: 0, discarded: 0, problem: '' };
+  private readonly scan: ScanState = { done: 0, delivered: 0, discarded: 0, problem: '', limit: 0 };
 
   constructor(memory: RingMemory) {
     const { size } = memory;
@@ -120,6 +120,7 @@ export class RingConsumer {
     scan.done = 0;
     scan.delivered = 0;
     scan.discarded = 0;
+    scan.limit = budget;
     // Positions are exact as doubles until 2^53 bytes have gone through; the
     // hot loop only sees small integers (offsets and byte counts in the ring).
     let consumer = Number(Atomics.load(this.consumerPos, 0));
@@ -130,12 +131,14 @@ export class RingConsumer {
         if (consumer >= producer) return scan.delivered;
         let left = producer - consumer;
         if (left > this.size) this.corrupt(consumer, producer, `${left} bytes pending in a ${this.size}-byte ring`);
+        // Records take multiples of 8 bytes, so aligned positions keep every record's header inside what was produced.
+        if ((consumer | producer) % 8 !== 0) this.corrupt(consumer, producer, 'positions are not multiples of 8 (records are 8-byte aligned)');
         while (left > 0) {
           // Space goes back to the producers every publishEvery bytes while
           // draining a long backlog, so those that found the ring full go on
           // before the batch ends.
           const chunk = Math.min(left, this.publishEvery);
-          const end = scanRecords(scan, this.headers, this.view, callback, consumer & this.mask, this.mask, left, chunk, budget, readHeader);
+          const end = scanRecords(scan, this.headers, this.view, callback, consumer & this.mask, this.mask, left, chunk, readHeader);
           if (end === SCAN_CORRUPT) this.corrupt(consumer + scan.done, producer, scan.problem);
           if (end === SCAN_BUSY) this.counters.busyStalls++;
           if (end !== SCAN_CHUNK_DONE) return scan.delivered;
@@ -156,40 +159,58 @@ export class RingConsumer {
     }
   }
 
+  /**
+   * Ends a consume() in progress after the record being delivered (its
+   * callback called this, directly or not): RingBuffer.close() does, since the
+   * mapping it is about to release would read as a run of empty records.
+   */
+  stop(): void {
+    this.scan.limit = 0;
+  }
+
   private corrupt(consumer: number, producer: number, why: string): never {
     throw new RingCorruptionError(`ring buffer corrupted at consumer_pos ${consumer} (producer_pos ${producer}): ${why}`);
   }
 }
 
-/** What scanRecords() leaves behind besides its result; one per consumer, reused. */
-interface ScanState {
-  /** Bytes of the chunk consumed (headers, padding and discarded records included). */
+/**
+ * What a reader's hot loop (scanRecords here, scanSamples in perf-reader.ts)
+ * leaves behind besides its result; one per reader, reused.
+ */
+export interface ScanProgress {
+  /** Bytes consumed that the reader has not yet handed back (publishing consumer_pos or data_tail). */
   done: number;
-  /** Records delivered in this consume() call. */
+  /** Records delivered in this call. */
   delivered: number;
-  /** Discarded records skipped in this consume() call. */
-  discarded: number;
+  /** Deliver no more than this many records in this call (stop() makes it 0). */
+  limit: number;
   /** Why the ring is corrupt, after SCAN_CORRUPT. */
   problem: string;
 }
 
-// How scanRecords() ended: the whole chunk was read; a record is still being
-// written; the callback returned false or the budget ran out; the ring is corrupt.
-const SCAN_CHUNK_DONE = 0;
-const SCAN_BUSY = 1;
-const SCAN_STOPPED = 2;
-const SCAN_CORRUPT = 3;
+interface ScanState extends ScanProgress {
+  /** Discarded records skipped in this consume() call. */
+  discarded: number;
+}
+
+// How a hot loop ended: the whole chunk was read; the callback returned false
+// or the budget ran out; the ring is corrupt; (here) a record is still being
+// written. perf-reader.ts numbers its own endings after these.
+export const SCAN_CHUNK_DONE = 0;
+export const SCAN_STOPPED = 1;
+export const SCAN_CORRUPT = 2;
+const SCAN_BUSY = 3;
 
 /**
  * The hot loop of consume(): delivers the records that start in the next
- * `chunk` bytes at `offset` (of `left` bytes produced). Kept apart from
+ * `chunk` bytes at `offset` (of `left` bytes produced, a multiple of 8). Kept apart from
  * consume()'s bookkeeping, it stays one small function that V8 optimizes
  * whole (and inlines the callback into), without the deoptimizations that
  * code reached only at the end of a batch caused inside one big loop.
  * `scan.done` and `scan.delivered` are up to date even when a callback throws.
  */
 function scanRecords(scan: ScanState, headers: Uint32Array, view: DataView, callback: RecordCallback,
-  offset: number, mask: number, left: number, chunk: number, budget: number, loadHeader: typeof readHeader): number {
+  offset: number, mask: number, left: number, chunk: number, loadHeader: typeof readHeader): number {
   // The protocol's constants again, as locals: V8 folds those into the loop,
   // while it reads a module-level const from the module's context at every
   // use (~3 ns a record in the drain benchmark).
@@ -204,11 +225,6 @@ function scanRecords(scan: ScanState, headers: Uint32Array, view: DataView, call
   try {
     while (done < chunk) {
       const rest = left - done;
-      if (rest < HEADER_SIZE) {
-        scan.problem = `${rest} bytes left, less than a record header`;
-        result = SCAN_CORRUPT;
-        break;
-      }
       const header = loadHeader(headers, offset >>> 2);
       if (header & BUSY) {
         result = SCAN_BUSY;
@@ -229,7 +245,7 @@ function scanRecords(scan: ScanState, headers: Uint32Array, view: DataView, call
         continue;
       }
       delivered++;
-      if (callback(view, record, length) === false || delivered >= budget) {
+      if (callback(view, record, length) === false || delivered >= scan.limit) {
         result = SCAN_STOPPED;
         break;
       }

@@ -19,7 +19,7 @@ import {
   PERF_EVENT_IOC_ENABLE, PERF_SAMPLE_RAW, PERF_TYPE_SOFTWARE, perfEventOpen, PROT_READ, PROT_WRITE, SharedMapping,
 } from '../syscall/index.js';
 import { PerfReader, type LostCallback, type PerfReaderStats, type SampleCallback } from './perf-reader.js';
-import { FdWaiter, type SubscribeOptions, type Subscription, type WaitOptions } from './waiter.js';
+import { FdWaiter, stopWhenClosed, subscriptionBudget, type SubscribeOptions, type Subscription, type WaitOptions } from './waiter.js';
 
 const BPF_MAP_TYPE_PERF_EVENT_ARRAY = 4;
 const DEFAULT_PAGES_PER_CPU = 64;
@@ -120,8 +120,10 @@ export class PerfBuffer {
     try {
       for (let i = 0; i < rings.length && delivered < budget; i++) {
         const index = (this.next + i) % rings.length;
-        delivered += rings[index]!.reader.read(onSample, budget - delivered);
+        const reader = rings[index]!.reader;
+        delivered += reader.read(onSample, budget - delivered);
         if (delivered >= budget) this.next = (index + 1) % rings.length;
+        if (reader.callbackStopped) break;
       }
       return delivered;
     } finally {
@@ -162,10 +164,18 @@ export class PerfBuffer {
    * (at most `budget` a wake-up), until the subscription or the buffer is
    * closed; see RingBuffer.subscribe().
    */
-  subscribe(onSample: SampleCallback, options: SubscribeOptions & { budget?: number } = {}): Subscription {
+  subscribe(onSample: SampleCallback, options: SubscribeOptions = {}): Subscription {
     this.checkOpen();
-    return this.waiter.subscribe(() => this.consume(onSample, options.budget), options);
+    const budget = subscriptionBudget(options.budget);
+    let stopped = false;
+    const deliver = stopWhenClosed(onSample, () => subscription.closed, () => (stopped = true));
+    const subscription = this.waiter.subscribe(() => {
+      stopped = false;
+      return this.consume(deliver, budget) >= budget || stopped;
+    }, options);
+    return subscription;
   }
+
 
   /**
    * Yields a copy of every sample until the signal aborts or the buffer is
@@ -249,6 +259,8 @@ export class PerfBuffer {
     };
     attempt(() => this.waiter.close());
     for (const ring of this.rings) {
+      // Closed from inside a callback: the read in progress stops before it reads the released mapping.
+      ring.reader.stop();
       // The map holds the event too: take it out so the event goes when its fd closes.
       attempt(() => mapDelete(this.mapFd, u32(ring.cpu)));
       attempt(() => ring.mapping.release());

@@ -9,6 +9,7 @@
 // header {u32 type, u16 misc, u16 size} never straddles the end; its body may.
 // Positions only grow; `pos & (size - 1)` is the offset in the data area.
 import { RingCorruptionError, TsbpfError } from '../errors.js';
+import { SCAN_CHUNK_DONE, SCAN_CORRUPT, SCAN_STOPPED, type ScanProgress } from './consumer.js';
 import { perfEventMmapPage } from '../syscall/layout.js';
 
 export const PERF_RECORD_LOST = 2;
@@ -28,8 +29,9 @@ const PUBLISH_EVERY_BYTES = 16 * 1024;
  * `view`, valid only until the callback returns (the space is handed back to
  * the kernel after). The kernel pads the raw bytes so that `length + 4` is a
  * multiple of 8: a sample of 13 bytes arrives as 20, the last 7 unspecified.
+ * Returning `false` stops reading after this sample.
  */
-export type SampleCallback = (view: DataView, offset: number, length: number, cpu: number) => void;
+export type SampleCallback = (view: DataView, offset: number, length: number, cpu: number) => boolean | void;
 
 /** Told how many samples the kernel dropped on `cpu` because its ring was full. */
 export type LostCallback = (count: number, cpu: number) => void;
@@ -57,9 +59,10 @@ export class PerfReader {
   private readonly tail: BigUint64Array;
   private readonly headLow: Uint32Array;
   private readonly tailLow: Uint32Array;
-  private scratch: { bytes: Uint8Array; words: Uint32Array; view: DataView } | undefined;
+  private scratch: ScratchMemory | undefined;
   private readonly counters: PerfReaderStats = { samples: 0, lost: 0, wrapped: 0, skipped: 0 };
   private reading = false;
+  private readonly scan: ScanState = { done: 0, delivered: 0, problem: '', limit: 0, callbackStopped: false };
 
   /**
    * @param buffer the whole mapping: the perf_event_mmap_page, then the data area
@@ -119,91 +122,102 @@ export class PerfReader {
    * data_head is read again, so records written meanwhile are not left behind.
    */
   read(onSample: SampleCallback, budget = Number.POSITIVE_INFINITY): number {
+    this.scan.callbackStopped = false;
     if (budget <= 0 || !this.hasData()) return 0;
     // data_tail is published per batch: a nested call would start from a stale position and deliver samples twice.
     if (this.reading) throw new TsbpfError('read() called from inside one of its callbacks');
     this.reading = true;
-    // The constants the loop uses, as locals: V8 folds those, while it reads a
-    // module-level const from the module's context at every use.
-    const HEADER_SIZE = 8;
-    const RECORD_SAMPLE = 9;
-    const RECORD_LOST = 2;
-    const RAW_OFFSET = HEADER_SIZE + 4; // a sample's body: u32 raw size, then the raw bytes
-    const size = this.size;
-    const mask = this.mask;
-    const cpu = this.cpu;
-    const ringWords = this.words;
-    const ringView = this.view;
+    const { size, mask, cpu, scan } = this;
+    scan.done = 0;
+    scan.delivered = 0;
+    scan.limit = budget;
+    scan.callbackStopped = false;
     // Positions are exact as doubles until 2^53 bytes have gone through.
     let tail = Number(Atomics.load(this.tail, 0));
     let published = tail;
-    let batch = 0;
-    let delivered = 0;
     try {
       for (;;) {
         // Atomics.load is the acquire that orders the record reads after it.
         const head = Number(Atomics.load(this.head, 0));
-        if (tail === head) return delivered;
+        if (tail === head) return scan.delivered;
         let left = head - tail;
         if (left < 0 || left > size) this.corrupt(tail, head, left < 0 ? 'data_head is behind data_tail' : `${left} bytes pending in a ${size}-byte ring`);
-        let offset = tail & mask;
-        batch = 0;
+        // Records take multiples of 8 bytes, so aligned positions keep every record's header inside what was written.
+        if ((tail | head) % 8 !== 0) this.corrupt(tail, head, 'positions are not multiples of 8 (records are 8-byte aligned)');
         while (left > 0) {
-          if (batch >= this.publishEvery) {
-            tail += batch;
-            batch = 0;
+          // data_tail goes back to the kernel every publishEvery bytes of a long backlog.
+          const chunk = Math.min(left, this.publishEvery);
+          let end = scanSamples(scan, this.words, this.view, onSample, tail & mask, mask, left, chunk, cpu);
+          // A record the hot loop leaves alone: one that runs past the end of the ring, a lost record, another type.
+          if (end === SCAN_OTHER) end = this.readOther(scan, onSample, tail + scan.done);
+          if (end === SCAN_CORRUPT) this.corrupt(tail + scan.done, head, scan.problem);
+          if (end === SCAN_STOPPED) return scan.delivered;
+          tail += scan.done;
+          left -= scan.done;
+          scan.done = 0;
+          if (end === SCAN_CHUNK_DONE || left === 0) {
+            // A full barrier: our reads are done before the kernel may reuse their space.
             Atomics.store(this.tail, 0, BigInt(tail));
             published = tail;
           }
-          if (left < HEADER_SIZE) this.corrupt(tail + batch, head, `${left} bytes left, less than a record header`);
-          const index = offset >>> 2;
-          const type = ringWords[index]!;
-          const length = ringWords[index + 1]! >>> 16;
-          if (length < HEADER_SIZE || length % 8 !== 0 || length > left) {
-            this.corrupt(tail + batch, head, `record of ${length} bytes (${left} bytes produced, records are 8-byte multiples)`);
-          }
-          let words = ringWords;
-          let view = ringView;
-          let at = offset;
-          if (offset + length > size) {
-            ({ words, view } = this.unwrap(offset, length));
-            at = 0;
-          }
-          left -= length;
-          batch += length;
-          offset = (offset + length) & mask;
-          if (type === RECORD_SAMPLE) {
-            const rawSize = words[(at + HEADER_SIZE) >>> 2]!;
-            if (RAW_OFFSET + rawSize > length) this.corrupt(tail + batch - length, head, `sample of ${rawSize} bytes in a ${length}-byte record`);
-            delivered++;
-            onSample(view, at + RAW_OFFSET, rawSize, cpu);
-            if (delivered >= budget) return delivered;
-          } else if (type === RECORD_LOST) {
-            if (length < LOST_RECORD_SIZE) this.corrupt(tail + batch - length, head, `lost record of ${length} bytes`);
-            const countAt = (at + LOST_COUNT_OFFSET) >>> 2;
-            const count = words[countAt]! + words[countAt + 1]! * 2 ** 32;
-            this.counters.lost += count;
-            this.onLost?.(count, cpu);
-          } else {
-            this.counters.skipped++;
-          }
         }
-        tail += batch;
-        batch = 0;
-        // A full barrier: our reads of the batch are done before the kernel may reuse its space.
-        Atomics.store(this.tail, 0, BigInt(tail));
-        published = tail;
       }
     } finally {
-      const reached = tail + batch;
+      const reached = tail + scan.done;
       if (reached !== published) Atomics.store(this.tail, 0, BigInt(reached));
-      this.counters.samples += delivered;
+      this.counters.samples += scan.delivered;
       this.reading = false;
     }
   }
 
+  /**
+   * The record at `position` that scanSamples() left alone: a sample that runs past the end of the ring
+   * (copied into scratch memory, then delivered as any other), a lost record,
+   * or one of another type. Adds its length to `scan.done`.
+   */
+  private readOther(scan: ScanState, onSample: SampleCallback, position: number): number {
+    const offset = position & this.mask;
+    const type = this.words[offset >>> 2]!;
+    const length = this.words[(offset >>> 2) + 1]! >>> 16;
+    // scanSamples() checked the length before leaving the record here.
+    if (offset + length > this.size) {
+      const scratch = this.unwrap(offset, length);
+      if (type === PERF_RECORD_SAMPLE) return scanSamples(scan, scratch.words, scratch.view, onSample, 0, scratch.bytes.length - 1, length, length, this.cpu);
+      return this.countOther(scan, type, length, scratch.words, 0);
+    }
+    return this.countOther(scan, type, length, this.words, offset);
+  }
+
+  /** A lost record (its count goes to onLost) or one of a type nobody asked for. */
+  private countOther(scan: ScanState, type: number, length: number, words: Uint32Array, at: number): number {
+    if (type === PERF_RECORD_LOST) {
+      if (length < LOST_RECORD_SIZE) {
+        scan.problem = `lost record of ${length} bytes`;
+        return SCAN_CORRUPT;
+      }
+      const countAt = (at + LOST_COUNT_OFFSET) >>> 2;
+      const count = words[countAt]! + words[countAt + 1]! * 2 ** 32;
+      this.counters.lost += count;
+      this.onLost?.(count, this.cpu);
+    } else {
+      this.counters.skipped++;
+    }
+    scan.done += length;
+    return SCAN_CHUNK_CONTINUES;
+  }
+
+  /** Whether the last read() ended because a callback returned false. */
+  get callbackStopped(): boolean {
+    return this.scan.callbackStopped;
+  }
+
+  /** Ends a read() in progress after the sample being delivered (PerfBuffer.close() does, before it unmaps the ring). */
+  stop(): void {
+    this.scan.limit = 0;
+  }
+
   /** Copies a record that runs past the end of the ring into scratch memory, contiguous from 0. */
-  private unwrap(offset: number, length: number): { words: Uint32Array; view: DataView } {
+  private unwrap(offset: number, length: number): ScratchMemory {
     const scratch = (this.scratch ??= scratchMemory(Math.min(this.size, MAX_RECORD_SIZE + 1)));
     const first = this.size - offset;
     scratch.bytes.set(this.bytes.subarray(offset), 0);
@@ -217,7 +231,82 @@ export class PerfReader {
   }
 }
 
-function scratchMemory(size: number): { bytes: Uint8Array; words: Uint32Array; view: DataView } {
+interface ScratchMemory {
+  bytes: Uint8Array;
+  words: Uint32Array;
+  view: DataView;
+}
+
+function scratchMemory(size: number): ScratchMemory {
   const buffer = new ArrayBuffer(size);
   return { bytes: new Uint8Array(buffer), words: new Uint32Array(buffer), view: new DataView(buffer) };
+}
+
+interface ScanState extends ScanProgress {
+  /** A callback of this read() call returned false. */
+  callbackStopped: boolean;
+}
+
+// Endings of its own, after consumer.ts's: the chunk goes on after a record
+// readOther() read; a record the hot loop leaves to readOther() (one that
+// runs past the end of the ring, a lost record, another type).
+const SCAN_CHUNK_CONTINUES = 3;
+const SCAN_OTHER = 4;
+
+/**
+ * The hot loop of read(): delivers the samples that start in the next `chunk`
+ * bytes at `offset` (of `left` bytes written), and stops (SCAN_OTHER) at a
+ * record that is not a sample or runs past the end of the ring. Kept small and
+ * apart from read()'s bookkeeping so that V8 optimizes it whole, as the ring
+ * buffer consumer's scanRecords(). `scan.done` counts the bytes consumed, the
+ * sample being delivered included even when its callback throws.
+ */
+function scanSamples(scan: ScanState, words: Uint32Array, view: DataView, onSample: SampleCallback,
+  offset: number, mask: number, left: number, chunk: number, cpu: number): number {
+  // The record layout's constants as locals: V8 folds these, while it reads
+  // a module-level const from the module's context at every use.
+  const HEADER_SIZE = 8;
+  const RECORD_SAMPLE = 9;
+  const RAW_OFFSET = 12; // a sample's body: u32 raw size, then the raw bytes
+  let done = 0;
+  let delivered = scan.delivered;
+  let result = SCAN_CHUNK_DONE;
+  try {
+    while (done < chunk) {
+      const rest = left - done;
+      const index = offset >>> 2;
+      const length = words[index + 1]! >>> 16;
+      if (length < HEADER_SIZE || (length & 7) !== 0 || length > rest) {
+        scan.problem = `record of ${length} bytes (${rest} bytes produced, records are 8-byte multiples)`;
+        result = SCAN_CORRUPT;
+        break;
+      }
+      if (words[index] !== RECORD_SAMPLE || offset + length > mask + 1) {
+        result = SCAN_OTHER;
+        break;
+      }
+      const rawSize = words[index + 2]!;
+      if (RAW_OFFSET + rawSize > length) {
+        scan.problem = `sample of ${rawSize} bytes in a ${length}-byte record`;
+        result = SCAN_CORRUPT;
+        break;
+      }
+      done += length;
+      offset = (offset + length) & mask;
+      delivered++;
+      if (onSample(view, (index << 2) + RAW_OFFSET, rawSize, cpu) === false) {
+        scan.callbackStopped = true;
+        result = SCAN_STOPPED;
+        break;
+      }
+      if (delivered >= scan.limit) {
+        result = SCAN_STOPPED;
+        break;
+      }
+    }
+  } finally {
+    scan.done += done;
+    scan.delivered = delivered;
+  }
+  return result;
 }

@@ -9,7 +9,7 @@ import { ClosedError, SyscallError, TsbpfError } from '../errors.js';
 import { Epoll, EPOLLIN } from '../syscall/index.js';
 import type { RecordCallback } from './consumer.js';
 import type { RingBuffer } from './ringbuf.js';
-import { FdWaiter, type SubscribeOptions, type Subscription, type WaitOptions } from './waiter.js';
+import { FdWaiter, stopWhenClosed, subscriptionBudget, type SubscribeOptions, type Subscription, type WaitOptions } from './waiter.js';
 
 /** A record copied out of one of the set's rings. */
 export interface RingRecord {
@@ -90,10 +90,19 @@ export class RingBufferSet {
    * each wake-up of the set (at most `budget` records a wake-up), until the
    * subscription or the set is closed: RingBuffer.subscribe() for many rings.
    */
-  subscribe(options: SubscribeOptions & { budget?: number } = {}): Subscription {
+  subscribe(options: SubscribeOptions = {}): Subscription {
     this.checkOpen();
-    return this.waiter.subscribe(() => this.drain(this.readyIndexes(), options.budget ?? Number.POSITIVE_INFINITY), options);
+    const budget = subscriptionBudget(options.budget);
+    let stopped = false;
+    const deliverTo = (ring: RingBuffer, onRecord: RecordCallback | undefined) =>
+      onRecord && stopWhenClosed(onRecord, () => subscription.closed, () => (stopped = true));
+    const subscription = this.waiter.subscribe(() => {
+      stopped = false;
+      return this.drain(this.readyIndexes(), budget, deliverTo) >= budget || stopped;
+    }, options);
+    return subscription;
   }
+
 
   /**
    * Yields a copy of every record of every ring, tagged with its ring and
@@ -142,7 +151,7 @@ export class RingBufferSet {
     this.close();
   }
 
-  private drain(indexes: number[], budget: number, callbackFor?: (ring: RingBuffer) => RecordCallback): number {
+  private drain(indexes: number[], budget: number, callbackFor?: (ring: RingBuffer, onRecord: RecordCallback | undefined) => RecordCallback | undefined): number {
     if (indexes.length === 0 || budget <= 0) return 0;
     indexes.sort((a, b) => a - b);
     // Start at the first ready ring at or after nextIndex, wrapping around.
@@ -152,7 +161,7 @@ export class RingBufferSet {
       const index = indexes[(first + i) % indexes.length]!;
       const member = this.members[index];
       if (!member) continue;
-      const onRecord = callbackFor ? callbackFor(member.ring) : member.onRecord;
+      const onRecord = callbackFor ? callbackFor(member.ring, member.onRecord) : member.onRecord;
       if (!onRecord) throw new TsbpfError(`ring buffer '${member.ring.name}' was added without a callback: pass one to add(), or use records()`);
       delivered += member.ring.consume(onRecord, budget - delivered);
       if (delivered >= budget) {

@@ -8,7 +8,7 @@ import { basename } from 'node:path';
 import { ClosedError, TsbpfError } from '../errors.js';
 import { closeFd, mapInfoByFd, objGet, PAGE_SIZE, PROT_READ, PROT_WRITE, SharedMapping } from '../syscall/index.js';
 import { RingConsumer, type ConsumerStats, type RecordCallback } from './consumer.js';
-import { FdWaiter, type SubscribeOptions, type Subscription, type WaitOptions } from './waiter.js';
+import { FdWaiter, stopWhenClosed, subscriptionBudget, type SubscribeOptions, type Subscription, type WaitOptions } from './waiter.js';
 
 export type { SubscribeOptions, Subscription, WaitOptions };
 
@@ -138,12 +138,22 @@ export class RingBuffer {
    * Delivers records to `callback` as they arrive, called from inside the
    * event loop's wake-up (no promise in between: libbpf's latency), at most
    * `budget` per wake-up (the rest come at the next turn of the loop), until
-   * the subscription or the ring is closed. Excludes wait() and poll() meanwhile.
+   * the subscription or the ring is closed — from inside the callback too:
+   * no record is delivered after that. A callback returning false pauses the
+   * drain until the next turn of the loop. Excludes wait() and poll() meanwhile.
    */
-  subscribe(callback: RecordCallback, options: SubscribeOptions & { budget?: number } = {}): Subscription {
+  subscribe(callback: RecordCallback, options: SubscribeOptions = {}): Subscription {
     this.checkOpen();
-    return this.waiter.subscribe(() => this.consumer.consume(callback, options.budget), options);
+    const budget = subscriptionBudget(options.budget);
+    let stopped = false;
+    const deliver = stopWhenClosed(callback, () => subscription.closed, () => (stopped = true));
+    const subscription = this.waiter.subscribe(() => {
+      stopped = false;
+      return this.consumer.consume(deliver, budget) >= budget || stopped;
+    }, options);
+    return subscription;
   }
+
 
   /**
    * Yields a copy of every record until the signal aborts or the ring is
@@ -178,6 +188,8 @@ export class RingBuffer {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    // Closed from inside a callback: the consume() in progress stops before it reads the released mapping.
+    this.consumer.stop();
     this.waiter.close();
     this.consumerPage.release();
     this.producerPages.release();

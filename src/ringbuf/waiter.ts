@@ -24,6 +24,8 @@ export interface WaitOptions {
 }
 
 export interface SubscribeOptions {
+  /** Records (samples) delivered per wake-up at most: a positive integer or Infinity (the default); the rest come at the next turn of the event loop. */
+  budget?: number;
   /**
    * Also drain every this many milliseconds (default 100; Infinity: never),
    * for producers that never wake anyone (BPF_RB_NO_WAKEUP).
@@ -45,6 +47,42 @@ export interface Subscription {
 }
 
 const DEFAULT_CHECK_INTERVAL_MS = 100;
+/** Node's timers take at most this many milliseconds (2^31 - 1). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The check interval in ms, or undefined for never (Infinity). */
+function checkInterval(value: number | undefined): number | undefined {
+  const interval = value ?? DEFAULT_CHECK_INTERVAL_MS;
+  if (interval === Number.POSITIVE_INFINITY) return undefined;
+  if (!Number.isFinite(interval) || interval < 1 || interval > MAX_TIMER_MS) {
+    throw new TsbpfError(`checkIntervalMs ${interval} must be between 1 and ${MAX_TIMER_MS} milliseconds, or Infinity`);
+  }
+  return interval;
+}
+
+/**
+ * `callback`, made to return false — stopping the drain after the record it
+ * was given, which is not lost — once `closed()` holds or when it returned
+ * false itself; `onStop` hears of it. (Checked after the callback, so one that
+ * closes its own subscription gets no record more.)
+ */
+export function stopWhenClosed<C extends (...args: never[]) => boolean | void>(callback: C, closed: () => boolean, onStop: () => void): C {
+  return ((...args: Parameters<C>) => {
+    const result = callback(...args);
+    if (result !== false && !closed()) return result;
+    onStop();
+    return false;
+  }) as C;
+}
+
+/** A subscription's per-wake-up budget: a positive integer, or Infinity (the default). */
+export function subscriptionBudget(budget: number | undefined): number {
+  const value = budget ?? Number.POSITIVE_INFINITY;
+  if (value !== Number.POSITIVE_INFINITY && !(Number.isSafeInteger(value) && value > 0)) {
+    throw new TsbpfError(`budget ${value} must be a positive integer, or Infinity`);
+  }
+  return value;
+}
 
 export class FdWaiter {
   /** Times the fd woke a waiter. */
@@ -98,32 +136,43 @@ export class FdWaiter {
   /**
    * Calls `drain` from inside each wake-up of the fd — no promise between the
    * kernel's wake-up and the records, the shortest latency — and every
-   * `checkIntervalMs`, until the subscription is closed. Excludes wait().
+   * `checkIntervalMs`, until the subscription is closed. `drain` returns true
+   * when it stopped with records left (a budget, a callback returning false):
+   * it runs again at the next turn of the event loop, whether or not the fd
+   * says so again (perf fds do not). Excludes wait().
    */
-  subscribe(drain: () => void, options: SubscribeOptions = {}): Subscription {
+  subscribe(drain: () => boolean, options: SubscribeOptions = {}): Subscription {
+    const interval = checkInterval(options.checkIntervalMs);
     if (this.waiting) throw new TsbpfError(`${this.what} already has a waiter`);
     this.waiting = true;
     let active = true;
     let timer: NodeJS.Timeout | undefined;
-    let first: NodeJS.Immediate | undefined;
+    let again: NodeJS.Immediate | undefined;
     const close = () => {
       if (!active) return;
       active = false;
       this.watcher.stop();
       clearInterval(timer);
-      clearImmediate(first);
+      clearImmediate(again);
       this.waiting = false;
       this.cancel = undefined;
     };
     const run = () => {
       if (!active) return;
+      let more: boolean;
       try {
-        drain();
+        more = drain();
       } catch (error) {
         close();
         if (options.onError) options.onError(error);
         else setImmediate(() => { throw error; });
+        return;
       }
+      if (more && active && !again) again = setImmediate(runAgain);
+    };
+    const runAgain = () => {
+      again = undefined;
+      run();
     };
     this.cancel = close;
     try {
@@ -136,10 +185,15 @@ export class FdWaiter {
       close();
       throw error;
     }
-    const interval = options.checkIntervalMs ?? DEFAULT_CHECK_INTERVAL_MS;
-    if (Number.isFinite(interval)) timer = setInterval(run, Math.max(1, interval));
-    // Whatever the fd will not report: perf fds hand out readiness once, and it may be gone.
-    first = setImmediate(run);
+    if (interval !== undefined) timer = setInterval(run, interval);
+    // What the fd will not report: records already there, and — perf fds hand
+    // out readiness once — what arrives before the event loop watches the fd,
+    // which it does at its next poll phase: check in the check phase after it.
+    again = setImmediate(() => {
+      again = undefined;
+      run();
+      if (active && !again) again = setImmediate(runAgain);
+    });
     return {
       close,
       get closed() {
