@@ -131,7 +131,6 @@ export class PerfReader {
     scan.done = 0;
     scan.delivered = 0;
     scan.limit = budget;
-    scan.callbackStopped = false;
     // Positions are exact as doubles until 2^53 bytes have gone through.
     let tail = Number(Atomics.load(this.tail, 0));
     let published = tail;
@@ -171,9 +170,10 @@ export class PerfReader {
   }
 
   /**
-   * The record at `position` that scanSamples() left alone: a sample that runs past the end of the ring
-   * (copied into scratch memory, then delivered as any other), a lost record,
-   * or one of another type. Adds its length to `scan.done`.
+   * The record at `position` that scanSamples() left alone: a sample that
+   * runs past the end of the ring (copied into scratch memory, then delivered
+   * as any other), a lost record, or one of another type. Adds its length to
+   * `scan.done`.
    */
   private readOther(scan: ScanState, onSample: SampleCallback, position: number): number {
     const offset = position & this.mask;
@@ -190,19 +190,21 @@ export class PerfReader {
 
   /** A lost record (its count goes to onLost) or one of a type nobody asked for. */
   private countOther(scan: ScanState, type: number, length: number, words: Uint32Array, at: number): number {
-    if (type === PERF_RECORD_LOST) {
-      if (length < LOST_RECORD_SIZE) {
-        scan.problem = `lost record of ${length} bytes`;
-        return SCAN_CORRUPT;
-      }
-      const countAt = (at + LOST_COUNT_OFFSET) >>> 2;
-      const count = words[countAt]! + words[countAt + 1]! * 2 ** 32;
-      this.counters.lost += count;
-      this.onLost?.(count, this.cpu);
-    } else {
+    if (type !== PERF_RECORD_LOST) {
       this.counters.skipped++;
+      scan.done += length;
+      return SCAN_CHUNK_CONTINUES;
     }
+    if (length < LOST_RECORD_SIZE) {
+      scan.problem = `lost record of ${length} bytes`;
+      return SCAN_CORRUPT;
+    }
+    const countAt = (at + LOST_COUNT_OFFSET) >>> 2;
+    const count = words[countAt]! + words[countAt + 1]! * 2 ** 32;
+    this.counters.lost += count;
+    // Read before onLost runs: if it throws, the record is not reported twice.
     scan.done += length;
+    this.onLost?.(count, this.cpu);
     return SCAN_CHUNK_CONTINUES;
   }
 
