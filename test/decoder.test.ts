@@ -134,3 +134,33 @@ test('C strings: ASCII built in JS (in chunks when long), UTF-8 through TextDeco
   assert.equal(decodeCString(Buffer.from('stop\0here')), 'stop');
   assert.equal(decodeCString(Buffer.from(`${'a'.repeat(100)}\0${'b'.repeat(100)}`)), 'a'.repeat(100), 'a long string ends at its NUL');
 });
+
+test('16-byte char arrays (comm names) come from a cache keyed by all their bytes: never a stale or mixed-up string', () => {
+  const btf = new Btf(encodeBtf([
+    int(1, 'u32', 4, false),
+    int(2, 'char', 1, true, { char: true }),
+    { id: 3, kind: 'array', name: '', type: 2, indexType: 1, nelems: 16 },
+    { id: 4, kind: 'struct', name: 'event', size: 20, members: [member('pid', 1, 0), member('comm', 3, 32)] },
+  ]));
+  const decode = compileDecoder(btf, 4);
+  // More distinct values than the cache has slots, names alike in their first 12 bytes, names equal up to their NUL, UTF-8, a full 16 bytes with no NUL.
+  const names = Array.from({ length: 700 }, (_, i) => (i % 2 ? `proc-${i}` : `long-prefix-${i}`));
+  names.push('bash', 'bash', 'systemd-journal', 'naïve', 'sixteen-chars!!!');
+  const bytes = new Uint8Array(20 * names.length * 3);
+  const view = new DataView(bytes.buffer);
+  const expected: string[] = [];
+  for (let round = 0; round < 3; round++) {
+    names.forEach((name, i) => {
+      const at = 20 * (round * names.length + i);
+      view.setUint32(at, i, true);
+      const comm = new Uint8Array(16);
+      comm.set(Buffer.from(name).subarray(0, 16));
+      // Different junk after the NUL from round to round: the same name, other bytes.
+      if (name.length < 15) comm[15] = round;
+      bytes.set(comm, at + 4);
+      expected.push(name);
+    });
+  }
+  const decoded = expected.map((_, i) => decode(view, 20 * i).comm);
+  assert.deepEqual(decoded, expected);
+});
