@@ -82,6 +82,7 @@ test('corrupted shared memory gives a RingCorruptionError, not a hang or an out-
     ['producer not on a record boundary', (ring) => { ring.produce([1]); ring.producerPos[0] = ring.producerPos[0]! + 4n; }, /positions are not multiples of 8/],
     ['consumer not on a record boundary', (ring) => { ring.produce([1]); ring.consumerPos[0] = 4n; }, /positions are not multiples of 8/],
     ['producer more than a ring ahead', (ring) => { ring.producerPos[0] = BigInt(SIZE * 3); }, /pending in a 4096-byte ring/],
+    ['consumer past the producer', (ring) => { ring.produce([1]); ring.consumerPos[0] = 64n; }, /consumer_pos is past producer_pos/],
   ];
   for (const [name, corrupt, message] of cases) {
     const ring = fakeRing();

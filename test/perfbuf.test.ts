@@ -185,6 +185,28 @@ test('PerfReader: budget, throwing callbacks and nested reads', () => {
   assert.equal(reader.read(() => { tails.push(ring.tail - start); }), 40);
   assert.deepEqual([tails[10], tails[11], tails[39]], [0, 264, 3 * 264], 'published after every 11 samples (264 bytes >= 256)');
   assert.equal(ring.tail - start, 40 * 24);
+
+  // Lost records between the samples do not hold publication back to the end of the batch.
+  for (let seq = 0; seq < 20; seq++) {
+    ring.sample(payload(seq, 8));
+    ring.lost(1);
+  }
+  const mixedStart = ring.tail;
+  const mixed: number[] = [];
+  assert.equal(reader.read(() => { mixed.push(ring.tail - mixedStart); }), 20);
+  assert.ok(mixed.at(-1)! > 0 && mixed.at(-1)! < 20 * 48, `data_tail moved on while reading: ${mixed.join(',')}`);
+
+  // stop() from onLost (as closing the buffer there does): nothing is read after the lost record.
+  const stopping = new HandRing(1024);
+  let stoppingReader: PerfReader | undefined;
+  stoppingReader = stopping.reader(0, () => stoppingReader!.stop());
+  stopping.sample(payload(1, 8));
+  stopping.lost(3);
+  stopping.sample(payload(2, 8));
+  const got: number[] = [];
+  assert.equal(stoppingReader.read((view, offset) => { got.push(view.getUint32(offset, true)); }), 1);
+  assert.deepEqual(got, [1]);
+  assert.equal(stopping.tail, 24 + 24, 'the sample and the lost record count as read, the next sample stays');
 });
 
 test('PerfReader: corrupt rings throw RingCorruptionError instead of looping', () => {

@@ -123,6 +123,24 @@ test('subscribe() drains each ready ring through its own callback, on wake-ups a
   assert.equal(subscription.closed, true, 'closing the set ends its subscription');
 });
 
+test('a set subscription closed from inside a ring\'s callback delivers nothing more, from that ring or the others', async (t) => {
+  const fixture = open(t);
+  if (!fixture) return;
+  const { rings, produce, set } = fixture;
+  const got: string[] = [];
+  rings.forEach((ring, i) => set.add(ring, () => {
+    got.push(`ring${i}`);
+    subscription.close();
+  }));
+  rings.forEach((_, i) => produce(i, 2));
+  const subscription = set.subscribe({ checkIntervalMs: Number.POSITIVE_INFINITY });
+  const deadline = Date.now() + 3000;
+  while (got.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 2));
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  assert.equal(got.length, 1, `delivered: ${got.join(', ')}`);
+  assert.equal(rings.reduce((left, ring) => left + ring.consume(() => {}), 0), 5, 'the other five records stay in their rings');
+});
+
 test('a budget is shared out in turn, so a busy ring cannot starve the others', (t) => {
   const fixture = open(t);
   if (!fixture) return;

@@ -149,7 +149,8 @@ test('uprobe targets: libbpf\'s section form, file offsets from ELF symbols, and
   assert.throws(() => attachUprobe(-1, { binary: libc, function: 'no_such_function_in_libc' }), new RegExp(`uprobe on ${libc}: no function`));
   assert.throws(() => attachUprobe(-1, { binary: libc }), /give a function, an offset, or both/);
   for (const offset of [-5, 1.5, Number.NaN]) assert.throws(() => attachUprobe(-1, { binary: libc, function: 'open', offset }), /is not a non-negative integer/, String(offset));
-  for (const pid of [1.5, 0, -1]) assert.throws(() => attachUprobe(-1, { binary: libc, function: 'open', pid }), /is not a process id/, String(pid));
+  assert.throws(() => attachUprobe(-1, { binary: libc, function: '' }), /function "" is not a name/);
+  for (const pid of [1.5, 0, -1, 2 ** 32 + 1]) assert.throws(() => attachUprobe(-1, { binary: libc, function: 'open', pid }), /is not a process id/, String(pid));
   assert.throws(() => attachUprobe(-1, { binary: `${libc}\0junk`, function: 'open' }), /is not a path/);
 });
 

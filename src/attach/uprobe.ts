@@ -51,15 +51,19 @@ export function attachUprobe(programFd: number, target: UprobeTarget): Link {
   const retprobe = target.retprobe ?? false;
   if (typeof binary !== 'string' || binary === '' || binary.includes('\0')) throw new TsbpfError(`uprobe: binary ${JSON.stringify(binary)} is not a path`);
   if (target.function === undefined && target.offset === undefined) throw new TsbpfError(`uprobe on ${binary}: give a function, an offset, or both`);
+  if (target.function !== undefined && (typeof target.function !== 'string' || target.function === '')) {
+    throw new TsbpfError(`uprobe on ${binary}: function ${JSON.stringify(target.function)} is not a name`);
+  }
   if (target.offset !== undefined && !(Number.isSafeInteger(target.offset) && target.offset >= 0)) {
     throw new TsbpfError(`uprobe on ${binary}: offset ${target.offset} is not a non-negative integer`);
   }
-  if (target.pid !== undefined && !(Number.isSafeInteger(target.pid) && target.pid > 0)) {
+  // The kernel takes a pid as a C int: a larger number would be cut down to another process's.
+  if (target.pid !== undefined && !(Number.isInteger(target.pid) && target.pid > 0 && target.pid <= 0x7fffffff)) {
     throw new TsbpfError(`uprobe on ${binary}: pid ${target.pid} is not a process id`);
   }
-  if (retprobe && target.offset && target.function) throw new TsbpfError(`uretprobe on ${binary}:${target.function}: a return probe takes no offset`);
+  if (retprobe && target.offset && target.function !== undefined) throw new TsbpfError(`uretprobe on ${binary}:${target.function}: a return probe takes no offset`);
   let offset = target.offset ?? 0;
-  if (target.function) offset += functionOffset(binary, target.function);
+  if (target.function !== undefined) offset += functionOffset(binary, target.function);
   const description = `${retprobe ? 'uretprobe' : 'uprobe'} ${target.binary}:${target.function ?? `0x${offset.toString(16)}`}`;
   const perfFd = openProbeEvent('uprobe', { target: target.binary, offset, retprobe, pid: target.pid }, description);
   try {

@@ -25,6 +25,11 @@ let lastBytes: Uint8Array<ArrayBufferLike> = new Uint8Array(0);
 const COMM_LENGTH = 16;
 const CACHE_SLOTS = 256;
 const cachedWords = new Uint32Array(CACHE_SLOTS * 4);
+// The 16 bytes the key was read from, decoded from here: memory that changes
+// under us (a live map value) cannot pair a key with another string.
+const commWords = new Uint32Array(4);
+const commBytes = new Uint8Array(commWords.buffer);
+const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const cachedStrings: (string | undefined)[] = new Array(CACHE_SLOTS).fill(undefined);
 
 function decodeString(view: DataView, at: number, length: number): string {
@@ -33,6 +38,10 @@ function decodeString(view: DataView, at: number, length: number): string {
     lastBytes = new Uint8Array(view.buffer);
   }
   return decodeCStringAt(lastBytes, view.byteOffset + at, length);
+}
+
+function swap32(word: number): number {
+  return (((word & 0xff) << 24) | ((word & 0xff00) << 8) | ((word >>> 8) & 0xff00) | (word >>> 24)) >>> 0;
 }
 
 const helpers = {
@@ -48,7 +57,12 @@ const helpers = {
     if (cached !== undefined && cachedWords[key] === w0 && cachedWords[key + 1] === w1 && cachedWords[key + 2] === w2 && cachedWords[key + 3] === w3) {
       return cached;
     }
-    const text = decodeString(view, at, length);
+    commWords[0] = w0;
+    commWords[1] = w1;
+    commWords[2] = w2;
+    commWords[3] = w3;
+    if (!littleEndian) for (let i = 0; i < 4; i++) commWords[i] = swap32(commWords[i]!);
+    const text = decodeCStringAt(commBytes, 0, COMM_LENGTH);
     cachedWords[key] = w0;
     cachedWords[key + 1] = w1;
     cachedWords[key + 2] = w2;

@@ -128,7 +128,8 @@ export class RingConsumer {
     try {
       for (;;) {
         const producer = Number(Atomics.load(this.producerPos, 0));
-        if (consumer >= producer) return scan.delivered;
+        if (consumer === producer) return scan.delivered;
+        if (consumer > producer) this.corrupt(consumer, producer, 'consumer_pos is past producer_pos');
         let left = producer - consumer;
         if (left > this.size) this.corrupt(consumer, producer, `${left} bytes pending in a ${this.size}-byte ring`);
         // Records take multiples of 8 bytes, so aligned positions keep every record's header inside what was produced.

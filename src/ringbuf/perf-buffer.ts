@@ -172,7 +172,7 @@ export class PerfBuffer {
     const subscription = this.waiter.subscribe(() => {
       stopped = false;
       return this.consume(deliver, budget) >= budget || stopped;
-    }, options);
+    }, options, () => this.rings.forEach((ring) => ring.reader.stop()));
     return subscription;
   }
 

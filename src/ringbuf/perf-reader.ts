@@ -150,11 +150,12 @@ export class PerfReader {
           // A record the hot loop leaves alone: one that runs past the end of the ring, a lost record, another type.
           if (end === SCAN_OTHER) end = this.readOther(scan, onSample, tail + scan.done);
           if (end === SCAN_CORRUPT) this.corrupt(tail + scan.done, head, scan.problem);
-          if (end === SCAN_STOPPED) return scan.delivered;
+          // stop() may have come from onLost, which the hot loop's limit check does not follow.
+          if (end === SCAN_STOPPED || scan.delivered >= scan.limit) return scan.delivered;
           tail += scan.done;
           left -= scan.done;
           scan.done = 0;
-          if (end === SCAN_CHUNK_DONE || left === 0) {
+          if (end === SCAN_CHUNK_DONE || left === 0 || tail - published >= this.publishEvery) {
             // A full barrier: our reads are done before the kernel may reuse their space.
             Atomics.store(this.tail, 0, BigInt(tail));
             published = tail;

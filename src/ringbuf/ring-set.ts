@@ -98,7 +98,7 @@ export class RingBufferSet {
       onRecord && stopWhenClosed(onRecord, () => subscription.closed, () => (stopped = true));
     const subscription = this.waiter.subscribe(() => {
       stopped = false;
-      return this.drain(this.readyIndexes(), budget, deliverTo) >= budget || stopped;
+      return this.drain(this.readyIndexes(), budget, deliverTo, () => stopped) >= budget || stopped;
     }, options);
     return subscription;
   }
@@ -151,7 +151,17 @@ export class RingBufferSet {
     this.close();
   }
 
-  private drain(indexes: number[], budget: number, callbackFor?: (ring: RingBuffer, onRecord: RecordCallback | undefined) => RecordCallback | undefined): number {
+  /**
+   * Drains the rings at `indexes` in turn, at most `budget` records in all,
+   * through their callbacks or `callbackFor`'s; stops early, after a ring's
+   * consume(), once `stopped()` holds.
+   */
+  private drain(
+    indexes: number[],
+    budget: number,
+    callbackFor?: (ring: RingBuffer, onRecord: RecordCallback | undefined) => RecordCallback | undefined,
+    stopped?: () => boolean,
+  ): number {
     if (indexes.length === 0 || budget <= 0) return 0;
     indexes.sort((a, b) => a - b);
     // Start at the first ready ring at or after nextIndex, wrapping around.
@@ -164,7 +174,7 @@ export class RingBufferSet {
       const onRecord = callbackFor ? callbackFor(member.ring, member.onRecord) : member.onRecord;
       if (!onRecord) throw new TsbpfError(`ring buffer '${member.ring.name}' was added without a callback: pass one to add(), or use records()`);
       delivered += member.ring.consume(onRecord, budget - delivered);
-      if (delivered >= budget) {
+      if (delivered >= budget || stopped?.()) {
         this.nextIndex = index + 1;
         return delivered;
       }

@@ -150,7 +150,7 @@ export class RingBuffer {
     const subscription = this.waiter.subscribe(() => {
       stopped = false;
       return this.consumer.consume(deliver, budget) >= budget || stopped;
-    }, options);
+    }, options, () => this.consumer.stop());
     return subscription;
   }
 

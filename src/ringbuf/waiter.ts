@@ -139,9 +139,11 @@ export class FdWaiter {
    * `checkIntervalMs`, until the subscription is closed. `drain` returns true
    * when it stopped with records left (a budget, a callback returning false):
    * it runs again at the next turn of the event loop, whether or not the fd
-   * says so again (perf fds do not). Excludes wait().
+   * says so again (perf fds do not). `onClose` runs when the subscription
+   * closes (a drain in progress must stop: close() may come from inside one
+   * of its callbacks). Excludes wait().
    */
-  subscribe(drain: () => boolean, options: SubscribeOptions = {}): Subscription {
+  subscribe(drain: () => boolean, options: SubscribeOptions = {}, onClose?: () => void): Subscription {
     const interval = checkInterval(options.checkIntervalMs);
     if (this.waiting) throw new TsbpfError(`${this.what} already has a waiter`);
     this.waiting = true;
@@ -151,6 +153,7 @@ export class FdWaiter {
     const close = () => {
       if (!active) return;
       active = false;
+      onClose?.();
       this.watcher.stop();
       clearInterval(timer);
       clearImmediate(again);
