@@ -2,7 +2,7 @@
 // corrupted shared memory that must give a typed error, never a hang.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { RingCorruptionError } from '../src/errors.ts';
+import { RingCorruptionError, TsbpfError } from '../src/errors.ts';
 import { RINGBUF_BUSY_BIT, RINGBUF_DISCARD_BIT, RingConsumer } from '../src/ringbuf/consumer.ts';
 
 const SIZE = 4096;
@@ -103,4 +103,26 @@ test('consume() from inside its own callback is refused (it would deliver record
   assert.throws(() => ring.consumer.consume(() => { ring.consumer.consume(() => {}); }), /from inside one of its callbacks/);
   // The outer call counted its record as consumed; the consumer still works.
   assert.deepEqual(ring.drain(), [[2]]);
+});
+
+test('budgets hold across the chunks a drain is cut into; stop() ends it at the record in hand', () => {
+  // A 4 KiB ring publishes consumer_pos every 1 KiB: 64 records of 16 bytes per chunk.
+  const fill = (ring: ReturnType<typeof fakeRing>, count: number) => {
+    for (let i = 0; i < count; i++) ring.produce([i & 0xff]);
+  };
+  const ring = fakeRing();
+  fill(ring, 200);
+  assert.equal(ring.drain(150).length, 150, 'a budget spanning three chunks');
+  assert.equal(ring.drain(2 ** 40).length, 50, 'a budget beyond any count');
+  fill(ring, 10);
+  assert.equal(ring.drain(2.5).length, 3, 'a fractional budget rounds up, as `delivered >= budget` did');
+  assert.throws(() => ring.consumer.consume(() => {}, Number.NaN), (e: unknown) => e instanceof TsbpfError && /budget is NaN/.test(e.message));
+  fill(ring, 200);
+  let seen = 0;
+  const delivered = ring.consumer.consume(() => {
+    if (++seen === 100) ring.consumer.stop();
+  });
+  assert.equal(delivered, 100, 'stop() in the second chunk');
+  assert.equal(ring.drain().length, 107, 'the rest, then nothing twice');
+  assert.equal(ring.consumer.stats().records, 150 + 50 + 3 + 100 + 107);
 });

@@ -169,6 +169,7 @@ test('PerfReader: budget, throwing callbacks and nested reads', () => {
   const seqs: number[] = [];
   const collect: SampleCallback = (view, offset) => { seqs.push(view.getUint32(offset, true)); };
   assert.equal(reader.read(collect, 0), 0);
+  assert.throws(() => reader.read(collect, Number.NaN), (e: unknown) => e instanceof TsbpfError && /budget is NaN/.test(e.message));
   assert.equal(reader.read(collect, 3), 3);
   assert.equal(ring.tail, 3 * 24, 'data_tail stops after the last sample delivered');
   assert.throws(() => reader.read(() => { throw new Error('boom'); }), /boom/);
@@ -185,6 +186,10 @@ test('PerfReader: budget, throwing callbacks and nested reads', () => {
   assert.equal(reader.read(() => { tails.push(ring.tail - start); }), 40);
   assert.deepEqual([tails[10], tails[11], tails[39]], [0, 264, 3 * 264], 'published after every 11 samples (264 bytes >= 256)');
   assert.equal(ring.tail - start, 40 * 24);
+  // Budgets across the quarter-ring chunks: 25 then the other 15.
+  for (let seq = 0; seq < 40; seq++) ring.sample(payload(seq, 8));
+  assert.equal(reader.read(() => {}, 25), 25);
+  assert.equal(reader.read(() => {}, 2 ** 40), 15);
 
   // Lost records between the samples do not hold publication back to the end of the batch.
   for (let seq = 0; seq < 20; seq++) {

@@ -14,18 +14,25 @@ export const RINGBUF_HEADER_SIZE = 8;
 // consumer_pos is stored at least this often while draining (a store costs
 // ~20 ns with its BigInt: every 256 records of 64 bytes).
 const PUBLISH_EVERY_BYTES = 16 * 1024;
+// The hot loop reads one word this far ahead each time it enters another
+// 4 KiB of ring: the page walk and the first cache-line miss of a page then
+// happen while earlier records are read (the CPU's prefetchers stop at page
+// boundaries). A 64 MiB drain of 64-byte records went ~10% faster.
+export const TOUCH_AHEAD_BYTES = 16 * 1024;
 
 /**
- * Reads a record header so that the record's bytes are read after it (an
- * acquire load). Atomics.load does that everywhere, but Node 20 never inlines
- * it (~17 ns a call, more than libbpf spends on a whole record). On x86-64 a
- * plain load is enough: the CPU does not reorder loads with loads (x86-TSO),
- * and V8 keeps typed-array loads in program order on its effect chain. Other
- * architectures (arm64) keep Atomics.load. The hot loop gets it as an
- * argument, which V8 inlines: a boolean argument tested in the loop cost more.
+ * Reads the record header at byte `offset` so that the record's bytes are
+ * read after it (an acquire load). Atomics.load does that everywhere, but
+ * Node 20 never inlines it (~17 ns a call, more than libbpf spends on a whole
+ * record). On x86-64 a plain load is enough: the CPU does not reorder loads
+ * with loads (x86-TSO), and V8 keeps typed-array loads in program order on
+ * its effect chain; it goes through the DataView the callback reads, whose
+ * checks V8 then does once for both. Other architectures (arm64) keep
+ * Atomics.load. The hot loop gets it as an argument, which V8 inlines: a
+ * boolean argument tested in the loop cost more.
  */
-const readHeader: (headers: Uint32Array, index: number) => number =
-  process.arch === 'x64' ? (headers, index) => headers[index]! : (headers, index) => Atomics.load(headers, index);
+const readHeader: (headers: Uint32Array, view: DataView, offset: number) => number =
+  process.arch === 'x64' ? (_headers, view, offset) => view.getUint32(offset, true) : (headers, _view, offset) => Atomics.load(headers, offset >>> 2);
 
 export interface RingMemory {
   /** One 64-bit element: consumer_pos, written by us. */
@@ -72,7 +79,7 @@ export class RingConsumer {
   private readonly publishEvery: number;
   private readonly counters: ConsumerStats = { records: 0, bytes: 0, discarded: 0, busyStalls: 0 };
   private consuming = false;
-  private readonly scan: ScanState = { done: 0, delivered: 0, discarded: 0, problem: '', limit: 0 };
+  private readonly scan: ScanState = { done: 0, delivered: 0, discarded: 0, problem: '', limit: 0, touched: 0 };
 
   constructor(memory: RingMemory) {
     const { size } = memory;
@@ -112,6 +119,7 @@ export class RingConsumer {
    * left behind.
    */
   consume(callback: RecordCallback, budget = Number.POSITIVE_INFINITY): number {
+    if (Number.isNaN(budget)) throw new TsbpfError('consume(): the budget is NaN, not a number of records');
     if (budget <= 0) return 0;
     // consumer_pos is published per batch: a nested call would start from a stale position and deliver records twice.
     if (this.consuming) throw new TsbpfError('consume() called from inside one of its callbacks');
@@ -120,7 +128,6 @@ export class RingConsumer {
     scan.done = 0;
     scan.delivered = 0;
     scan.discarded = 0;
-    scan.limit = budget;
     // Positions are exact as doubles until 2^53 bytes have gone through; the
     // hot loop only sees small integers (offsets and byte counts in the ring).
     let consumer = Number(Atomics.load(this.consumerPos, 0));
@@ -139,6 +146,7 @@ export class RingConsumer {
           // draining a long backlog, so those that found the ring full go on
           // before the batch ends.
           const chunk = Math.min(left, this.publishEvery);
+          scan.limit = hotLoopLimit(budget - scan.delivered);
           const end = scanRecords(scan, this.headers, this.view, callback, consumer & this.mask, this.mask, left, chunk, readHeader);
           if (end === SCAN_CORRUPT) this.corrupt(consumer + scan.done, producer, scan.problem);
           if (end === SCAN_BUSY) this.counters.busyStalls++;
@@ -183,10 +191,12 @@ export interface ScanProgress {
   done: number;
   /** Records delivered in this call. */
   delivered: number;
-  /** Deliver no more than this many records in this call (stop() makes it 0). */
+  /** Deliver no more than this many records in one run of the hot loop (stop() makes it 0): see hotLoopLimit(). */
   limit: number;
   /** Why the ring is corrupt, after SCAN_CORRUPT. */
   problem: string;
+  /** What the loads ahead (TOUCH_AHEAD_BYTES) read, kept so that V8 does not drop them as unused. */
+  touched: number;
 }
 
 interface ScanState extends ScanProgress {
@@ -201,6 +211,16 @@ export const SCAN_CHUNK_DONE = 0;
 export const SCAN_STOPPED = 1;
 export const SCAN_CORRUPT = 2;
 const SCAN_BUSY = 3;
+
+/**
+ * The `limit` of a hot loop's run for what is left of a budget: a whole
+ * number below 2^30, so that V8 keeps the field an integer (Infinity would
+ * make it a boxed double, loaded and converted at every record). One run
+ * covers a chunk of at most 16 KiB, far fewer records than that.
+ */
+export function hotLoopLimit(budgetLeft: number): number {
+  return Math.ceil(Math.min(budgetLeft, 2 ** 30 - 1));
+}
 
 /**
  * The hot loop of consume(): delivers the records that start in the next
@@ -219,33 +239,43 @@ function scanRecords(scan: ScanState, headers: Uint32Array, view: DataView, call
   const BUSY = 0x80000000;
   const DISCARD = 0x40000000;
   const LENGTH_MASK = 0x3fffffff;
+  const TOUCH_AHEAD = TOUCH_AHEAD_BYTES;
+  // Integers from here on: V8 then checks each argument once, not at every use in the loop.
+  offset |= 0;
+  mask |= 0;
+  left |= 0;
+  chunk |= 0;
+  // Used once before the loop, the objects' type checks are not repeated per record.
+  if (headers.length === 0 || view.byteLength === 0 || scan.limit <= 0) return SCAN_CHUNK_DONE;
   let done = 0;
-  let delivered = scan.delivered;
+  let delivered = 0;
+  let touched = 0;
   let result = SCAN_CHUNK_DONE;
   // One exit after the loop (break, not return): returns inside try/finally made the loop slower.
   try {
     while (done < chunk) {
-      const rest = left - done;
-      const header = loadHeader(headers, offset >>> 2);
+      const header = loadHeader(headers, view, offset);
       if (header & BUSY) {
         result = SCAN_BUSY;
         break;
       }
       const length = header & LENGTH_MASK;
       const advance = (length + HEADER_SIZE + 7) & ~7;
-      if (advance > rest) {
-        scan.problem = `record of ${length} bytes is longer than the ${rest} bytes produced`;
+      // (Sums stay far below 2^31: a chunk is at most 16 KiB, a record at most 2^30 bytes.)
+      if (((done + advance) | 0) > left) {
+        scan.problem = `record of ${length} bytes is longer than the ${left - done} bytes produced`;
         result = SCAN_CORRUPT;
         break;
       }
-      const record = offset + HEADER_SIZE;
-      done += advance;
+      const record = (offset + HEADER_SIZE) | 0;
+      if ((done & 4095) + advance > 4095) touched ^= view.getUint32((offset + TOUCH_AHEAD) & mask, true);
+      done = (done + advance) | 0;
       offset = (offset + advance) & mask;
       if (header & DISCARD) {
         scan.discarded++;
         continue;
       }
-      delivered++;
+      delivered = (delivered + 1) | 0;
       if (callback(view, record, length) === false || delivered >= scan.limit) {
         result = SCAN_STOPPED;
         break;
@@ -253,7 +283,8 @@ function scanRecords(scan: ScanState, headers: Uint32Array, view: DataView, call
     }
   } finally {
     scan.done = done;
-    scan.delivered = delivered;
+    scan.delivered += delivered;
+    scan.touched = touched;
   }
   return result;
 }

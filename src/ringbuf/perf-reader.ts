@@ -9,7 +9,7 @@
 // header {u32 type, u16 misc, u16 size} never straddles the end; its body may.
 // Positions only grow; `pos & (size - 1)` is the offset in the data area.
 import { RingCorruptionError, TsbpfError } from '../errors.js';
-import { SCAN_CHUNK_DONE, SCAN_CORRUPT, SCAN_STOPPED, type ScanProgress } from './consumer.js';
+import { hotLoopLimit, SCAN_CHUNK_DONE, SCAN_CORRUPT, SCAN_STOPPED, TOUCH_AHEAD_BYTES, type ScanProgress } from './consumer.js';
 import { perfEventMmapPage } from '../syscall/layout.js';
 
 export const PERF_RECORD_LOST = 2;
@@ -62,7 +62,7 @@ export class PerfReader {
   private scratch: ScratchMemory | undefined;
   private readonly counters: PerfReaderStats = { samples: 0, lost: 0, wrapped: 0, skipped: 0 };
   private reading = false;
-  private readonly scan: ScanState = { done: 0, delivered: 0, problem: '', limit: 0, callbackStopped: false };
+  private readonly scan: ScanState = { done: 0, delivered: 0, problem: '', limit: 0, touched: 0, callbackStopped: false };
 
   /**
    * @param buffer the whole mapping: the perf_event_mmap_page, then the data area
@@ -122,6 +122,7 @@ export class PerfReader {
    * data_head is read again, so records written meanwhile are not left behind.
    */
   read(onSample: SampleCallback, budget = Number.POSITIVE_INFINITY): number {
+    if (Number.isNaN(budget)) throw new TsbpfError('read(): the budget is NaN, not a number of samples');
     this.scan.callbackStopped = false;
     if (budget <= 0 || !this.hasData()) return 0;
     // data_tail is published per batch: a nested call would start from a stale position and deliver samples twice.
@@ -130,7 +131,6 @@ export class PerfReader {
     const { size, mask, cpu, scan } = this;
     scan.done = 0;
     scan.delivered = 0;
-    scan.limit = budget;
     // Positions are exact as doubles until 2^53 bytes have gone through.
     let tail = Number(Atomics.load(this.tail, 0));
     let published = tail;
@@ -146,12 +146,13 @@ export class PerfReader {
         while (left > 0) {
           // data_tail goes back to the kernel every publishEvery bytes of a long backlog.
           const chunk = Math.min(left, this.publishEvery);
-          let end = scanSamples(scan, this.words, this.view, onSample, tail & mask, mask, left, chunk, cpu);
+          scan.limit = hotLoopLimit(budget - scan.delivered);
+          let end = scanSamples(scan, this.view, onSample, tail & mask, mask, left, chunk, cpu);
           // A record the hot loop leaves alone: one that runs past the end of the ring, a lost record, another type.
           if (end === SCAN_OTHER) end = this.readOther(scan, onSample, tail + scan.done);
           if (end === SCAN_CORRUPT) this.corrupt(tail + scan.done, head, scan.problem);
           // stop() may have come from onLost, which the hot loop's limit check does not follow.
-          if (end === SCAN_STOPPED || scan.delivered >= scan.limit) return scan.delivered;
+          if (end === SCAN_STOPPED || scan.delivered >= budget || scan.limit === 0) return scan.delivered;
           tail += scan.done;
           left -= scan.done;
           scan.done = 0;
@@ -183,7 +184,7 @@ export class PerfReader {
     // scanSamples() checked the length before leaving the record here.
     if (offset + length > this.size) {
       const scratch = this.unwrap(offset, length);
-      if (type === PERF_RECORD_SAMPLE) return scanSamples(scan, scratch.words, scratch.view, onSample, 0, scratch.bytes.length - 1, length, length, this.cpu);
+      if (type === PERF_RECORD_SAMPLE) return scanSamples(scan, scratch.view, onSample, 0, scratch.bytes.length - 1, length, length, this.cpu);
       return this.countOther(scan, type, length, scratch.words, 0);
     }
     return this.countOther(scan, type, length, this.words, offset);
@@ -264,40 +265,50 @@ const SCAN_OTHER = 4;
  * buffer consumer's scanRecords(). `scan.done` counts the bytes consumed, the
  * sample being delivered included even when its callback throws.
  */
-function scanSamples(scan: ScanState, words: Uint32Array, view: DataView, onSample: SampleCallback,
+function scanSamples(scan: ScanState, view: DataView, onSample: SampleCallback,
   offset: number, mask: number, left: number, chunk: number, cpu: number): number {
   // The record layout's constants as locals: V8 folds these, while it reads
   // a module-level const from the module's context at every use.
   const HEADER_SIZE = 8;
   const RECORD_SAMPLE = 9;
   const RAW_OFFSET = 12; // a sample's body: u32 raw size, then the raw bytes
+  const TOUCH_AHEAD = TOUCH_AHEAD_BYTES;
+  // As in consumer.ts's scanRecords(): integers, and the objects used once before the loop.
+  offset |= 0;
+  mask |= 0;
+  left |= 0;
+  chunk |= 0;
+  cpu |= 0;
+  if (view.byteLength === 0 || scan.limit <= 0) return SCAN_CHUNK_DONE;
   let done = 0;
-  let delivered = scan.delivered;
+  let delivered = 0;
+  let touched = 0;
   let result = SCAN_CHUNK_DONE;
   try {
     while (done < chunk) {
-      const rest = left - done;
-      const index = offset >>> 2;
-      const length = words[index + 1]! >>> 16;
-      if (length < HEADER_SIZE || (length & 7) !== 0 || length > rest) {
-        scan.problem = `record of ${length} bytes (${rest} bytes produced, records are 8-byte multiples)`;
+      // Plain loads: the acquire load of data_head ordered them all.
+      const length = view.getUint16(offset + 6, true);
+      if (length < HEADER_SIZE || (length & 7) !== 0 || ((done + length) | 0) > left) {
+        scan.problem = `record of ${length} bytes (${left - done} bytes produced, records are 8-byte multiples)`;
         result = SCAN_CORRUPT;
         break;
       }
-      if (words[index] !== RECORD_SAMPLE || offset + length > mask + 1) {
+      if (view.getUint32(offset, true) !== RECORD_SAMPLE || offset + length > mask + 1) {
         result = SCAN_OTHER;
         break;
       }
-      const rawSize = words[index + 2]!;
+      const rawSize = view.getUint32(offset + 8, true);
       if (RAW_OFFSET + rawSize > length) {
         scan.problem = `sample of ${rawSize} bytes in a ${length}-byte record`;
         result = SCAN_CORRUPT;
         break;
       }
-      done += length;
+      const raw = (offset + RAW_OFFSET) | 0;
+      if ((done & 4095) + length > 4095) touched ^= view.getUint32((offset + TOUCH_AHEAD) & mask, true);
+      done = (done + length) | 0;
       offset = (offset + length) & mask;
-      delivered++;
-      if (onSample(view, (index << 2) + RAW_OFFSET, rawSize, cpu) === false) {
+      delivered = (delivered + 1) | 0;
+      if (onSample(view, raw, rawSize, cpu) === false) {
         scan.callbackStopped = true;
         result = SCAN_STOPPED;
         break;
@@ -309,7 +320,8 @@ function scanSamples(scan: ScanState, words: Uint32Array, view: DataView, onSamp
     }
   } finally {
     scan.done += done;
-    scan.delivered = delivered;
+    scan.delivered += delivered;
+    scan.touched = touched;
   }
   return result;
 }
