@@ -14,11 +14,6 @@ export const RINGBUF_HEADER_SIZE = 8;
 // consumer_pos is stored at least this often while draining (a store costs
 // ~20 ns with its BigInt: every 256 records of 64 bytes).
 const PUBLISH_EVERY_BYTES = 16 * 1024;
-// The hot loop reads one word this far ahead each time it enters another
-// 4 KiB of ring: the page walk and the first cache-line miss of a page then
-// happen while earlier records are read (the CPU's prefetchers stop at page
-// boundaries). A 64 MiB drain of 64-byte records went ~10% faster.
-export const TOUCH_AHEAD_BYTES = 16 * 1024;
 
 /**
  * Reads the record header at byte `offset` so that the record's bytes are
@@ -79,7 +74,7 @@ export class RingConsumer {
   private readonly publishEvery: number;
   private readonly counters: ConsumerStats = { records: 0, bytes: 0, discarded: 0, busyStalls: 0 };
   private consuming = false;
-  private readonly scan: ScanState = { done: 0, delivered: 0, discarded: 0, problem: '', limit: 0, touched: 0 };
+  private readonly scan: ScanState = { done: 0, delivered: 0, discarded: 0, problem: '', limit: 0 };
 
   constructor(memory: RingMemory) {
     const { size } = memory;
@@ -195,8 +190,6 @@ export interface ScanProgress {
   limit: number;
   /** Why the ring is corrupt, after SCAN_CORRUPT. */
   problem: string;
-  /** What the loads ahead (TOUCH_AHEAD_BYTES) read, kept so that V8 does not drop them as unused. */
-  touched: number;
 }
 
 interface ScanState extends ScanProgress {
@@ -239,7 +232,6 @@ function scanRecords(scan: ScanState, headers: Uint32Array, view: DataView, call
   const BUSY = 0x80000000;
   const DISCARD = 0x40000000;
   const LENGTH_MASK = 0x3fffffff;
-  const TOUCH_AHEAD = TOUCH_AHEAD_BYTES;
   // Integers from here on: V8 then checks each argument once, not at every use in the loop.
   offset |= 0;
   mask |= 0;
@@ -249,7 +241,6 @@ function scanRecords(scan: ScanState, headers: Uint32Array, view: DataView, call
   if (headers.length === 0 || view.byteLength === 0 || scan.limit <= 0) return SCAN_CHUNK_DONE;
   let done = 0;
   let delivered = 0;
-  let touched = 0;
   let result = SCAN_CHUNK_DONE;
   // One exit after the loop (break, not return): returns inside try/finally made the loop slower.
   try {
@@ -268,7 +259,6 @@ function scanRecords(scan: ScanState, headers: Uint32Array, view: DataView, call
         break;
       }
       const record = (offset + HEADER_SIZE) | 0;
-      if ((done & 4095) + advance > 4095) touched ^= view.getUint32((offset + TOUCH_AHEAD) & mask, true);
       done = (done + advance) | 0;
       offset = (offset + advance) & mask;
       if (header & DISCARD) {
@@ -284,7 +274,6 @@ function scanRecords(scan: ScanState, headers: Uint32Array, view: DataView, call
   } finally {
     scan.done = done;
     scan.delivered += delivered;
-    scan.touched = touched;
   }
   return result;
 }

@@ -9,7 +9,7 @@
 // header {u32 type, u16 misc, u16 size} never straddles the end; its body may.
 // Positions only grow; `pos & (size - 1)` is the offset in the data area.
 import { RingCorruptionError, TsbpfError } from '../errors.js';
-import { hotLoopLimit, SCAN_CHUNK_DONE, SCAN_CORRUPT, SCAN_STOPPED, TOUCH_AHEAD_BYTES, type ScanProgress } from './consumer.js';
+import { hotLoopLimit, SCAN_CHUNK_DONE, SCAN_CORRUPT, SCAN_STOPPED, type ScanProgress } from './consumer.js';
 import { perfEventMmapPage } from '../syscall/layout.js';
 
 export const PERF_RECORD_LOST = 2;
@@ -62,7 +62,7 @@ export class PerfReader {
   private scratch: ScratchMemory | undefined;
   private readonly counters: PerfReaderStats = { samples: 0, lost: 0, wrapped: 0, skipped: 0 };
   private reading = false;
-  private readonly scan: ScanState = { done: 0, delivered: 0, problem: '', limit: 0, touched: 0, callbackStopped: false };
+  private readonly scan: ScanState = { done: 0, delivered: 0, problem: '', limit: 0, callbackStopped: false };
 
   /**
    * @param buffer the whole mapping: the perf_event_mmap_page, then the data area
@@ -272,7 +272,6 @@ function scanSamples(scan: ScanState, view: DataView, onSample: SampleCallback,
   const HEADER_SIZE = 8;
   const RECORD_SAMPLE = 9;
   const RAW_OFFSET = 12; // a sample's body: u32 raw size, then the raw bytes
-  const TOUCH_AHEAD = TOUCH_AHEAD_BYTES;
   // As in consumer.ts's scanRecords(): integers, and the objects used once before the loop.
   offset |= 0;
   mask |= 0;
@@ -282,7 +281,6 @@ function scanSamples(scan: ScanState, view: DataView, onSample: SampleCallback,
   if (view.byteLength === 0 || scan.limit <= 0) return SCAN_CHUNK_DONE;
   let done = 0;
   let delivered = 0;
-  let touched = 0;
   let result = SCAN_CHUNK_DONE;
   try {
     while (done < chunk) {
@@ -304,7 +302,6 @@ function scanSamples(scan: ScanState, view: DataView, onSample: SampleCallback,
         break;
       }
       const raw = (offset + RAW_OFFSET) | 0;
-      if ((done & 4095) + length > 4095) touched ^= view.getUint32((offset + TOUCH_AHEAD) & mask, true);
       done = (done + length) | 0;
       offset = (offset + length) & mask;
       delivered = (delivered + 1) | 0;
@@ -321,7 +318,6 @@ function scanSamples(scan: ScanState, view: DataView, onSample: SampleCallback,
   } finally {
     scan.done += done;
     scan.delivered += delivered;
-    scan.touched = touched;
   }
   return result;
 }
