@@ -7,13 +7,15 @@
 #          anchor (bench/c/ringbuf_drain.c) and then tsbpf
 #          (bench/ringbuf-drain.ts, one process per mode) each fill a 64 MiB
 #          ring with BPF_PROG_TEST_RUN and time draining it, ROUNDS times
-#          after WARMUP rounds.
+#          after WARMUP rounds; DRAIN_RUNS processes each, taking turns (this
+#          VM's speed drifts by tens of percent over seconds: turns put both
+#          sides through the same drift).
 # perf     Perf buffer drain throughput, the same way, side by side with libbpf's
 #          perf_buffer: for each payload size, bench/c/perfbuf_drain.c and
 #          bench/perfbuf-drain.ts, both on CPU 1, fill CPU 0's ring (the
 #          ring bench's RING_BYTES) with programs/perfbuf_bench.bpf.o run on
 #          CPU 0 (BPF_F_TEST_RUN_ON_CPU) and time one drain of it, ROUNDS
-#          times after WARMUP rounds; then each size's perf buffer rate beside
+#          times after WARMUP rounds, DRAIN_RUNS processes each; then each size's perf buffer rate beside
 #          the ring bench's, when both ran. (A producer on the consumer's CPU
 #          would pay a self-IPI wake-up per sample: 1.2 us instead of 0.2.)
 # stream   Ring buffer streaming: bench/c/producer.c, pinned to a CPU of its
@@ -52,7 +54,7 @@
 # Cold times are taken inside each process: node's start-up and module loading
 # are not in tsbpf's cold numbers (the notes under the tables give them).
 #
-#   BENCHES="ringbuf perf stream latency btf load" PAYLOADS="56 8 1016" ROUNDS=15 WARMUP=3 \
+#   BENCHES="ringbuf perf stream latency btf load" PAYLOADS="56 8 1016" ROUNDS=15 WARMUP=3 DRAIN_RUNS=3 \
 #   STREAM_CONFIGS="busy:1 wakeup:1 wakeup:0 wakeup:1:2000000 wakeup:1:4000000 wakeup:1:8000000" STREAM_SECONDS=2 STREAM_RUNS=3 STREAM_RING_BYTES=4194304 \
 #   LATENCY_SAMPLES=3000 LATENCY_WARMUP=200 LATENCY_INTERVAL_US=1000 LATENCY_RUNS=3 \
 #   COLD_RUNS=11 BTF_ROUNDS=30 BTF_WARMUP=5 LOAD_ROUNDS=20 LOAD_WARMUP=3 bash bench/run.sh   (the defaults)
@@ -67,6 +69,7 @@ BENCHES=${BENCHES:-ringbuf perf stream latency btf load}
 PAYLOADS=${PAYLOADS:-56 8 1016}
 ROUNDS=${ROUNDS:-15}
 WARMUP=${WARMUP:-3}
+DRAIN_RUNS=${DRAIN_RUNS:-3}
 COLD_RUNS=${COLD_RUNS:-11}
 BTF_ROUNDS=${BTF_ROUNDS:-30}
 BTF_WARMUP=${BTF_WARMUP:-5}
@@ -128,11 +131,13 @@ if wants ringbuf; then
     modes="zero-copy copy copy-into"
     # The typed decoder reads struct bench_event, 56 bytes.
     [ "$payload" -eq 56 ] && modes="$modes decode"
-    echo "bench: ringbuf, payload $payload: libbpf, tsbpf $modes" >&2
-    "$OUT/ringbuf_drain" "$OBJECT" "$payload" "$ROUNDS" "$WARMUP" "$RING_BYTES" >>"$results"
-    for mode in $modes; do
-      ts bench/ringbuf-drain.ts --object "$OBJECT" --payload "$payload" --mode "$mode" \
-        --rounds "$ROUNDS" --warmup "$WARMUP" --ring-bytes "$RING_BYTES" >>"$results"
+    echo "bench: ringbuf, payload $payload: $DRAIN_RUNS turns of libbpf, tsbpf $modes" >&2
+    for _ in $(seq "$DRAIN_RUNS"); do
+      "$OUT/ringbuf_drain" "$OBJECT" "$payload" "$ROUNDS" "$WARMUP" "$RING_BYTES" >>"$results"
+      for mode in $modes; do
+        ts bench/ringbuf-drain.ts --object "$OBJECT" --payload "$payload" --mode "$mode" \
+          --rounds "$ROUNDS" --warmup "$WARMUP" --ring-bytes "$RING_BYTES" >>"$results"
+      done
     done
   done
   ringbuf_s=$((SECONDS - start))
@@ -144,10 +149,12 @@ if wants perf; then
   : >"$perf"
   perf_pages=$((RING_BYTES / $(getconf PAGESIZE)))
   for payload in $PAYLOADS; do
-    echo "bench: perf, payload $payload: libbpf, tsbpf" >&2
-    taskset -c 1 "$OUT/perfbuf_drain" "$PERF_OBJECT" "$payload" "$ROUNDS" "$WARMUP" "$perf_pages" >>"$perf"
-    taskset -c 1 node --import tsx bench/perfbuf-drain.ts --object "$PERF_OBJECT" --payload "$payload" \
-      --rounds "$ROUNDS" --warmup "$WARMUP" --pages "$perf_pages" >>"$perf"
+    echo "bench: perf, payload $payload: $DRAIN_RUNS turns of libbpf, tsbpf" >&2
+    for _ in $(seq "$DRAIN_RUNS"); do
+      taskset -c 1 "$OUT/perfbuf_drain" "$PERF_OBJECT" "$payload" "$ROUNDS" "$WARMUP" "$perf_pages" >>"$perf"
+      taskset -c 1 node --import tsx bench/perfbuf-drain.ts --object "$PERF_OBJECT" --payload "$payload" \
+        --rounds "$ROUNDS" --warmup "$WARMUP" --pages "$perf_pages" >>"$perf"
+    done
   done
   perf_s=$((SECONDS - perf_start))
 fi
@@ -218,7 +225,8 @@ fi
 if wants ringbuf; then
   echo
   echo "Ring buffer drain, 64 MiB ring filled by BPF_PROG_TEST_RUN; each callback reads a record's low 32-bit sequence number"
-  echo "$versions; $ROUNDS rounds after $WARMUP warm-up; best = fastest round, mean = all records / all drain time; ratio = tsbpf/libbpf mean records/s"
+  echo "$versions; $DRAIN_RUNS processes a side taking turns, $ROUNDS rounds each after $WARMUP warm-up; best = fastest round, mean = all records / all drain time;" \
+    "ratio = tsbpf/libbpf mean records/s (lowest-highest of the processes side by side)"
   echo
   ts bench/table.ts ringbuf "$results"
   echo
@@ -229,7 +237,8 @@ if wants perf; then
   echo
   echo "Perf buffer drain, CPU 0's $((RING_BYTES >> 20)) MiB ring ($perf_pages pages a CPU) filled by BPF_PROG_TEST_RUN on CPU 0, drained on CPU 1;" \
     "each callback reads a sample's low 32-bit sequence number"
-  echo "$versions; $ROUNDS rounds after $WARMUP warm-up; best = fastest round, mean = all samples / all drain time; ratio = tsbpf/libbpf mean samples/s"
+  echo "$versions; $DRAIN_RUNS processes a side taking turns, $ROUNDS rounds each after $WARMUP warm-up; best = fastest round, mean = all samples / all drain time;" \
+    "ratio = tsbpf/libbpf mean samples/s (lowest-highest of the processes side by side)"
   echo
   if wants ringbuf; then ts bench/table.ts perf "$perf" "$results"; else ts bench/table.ts perf "$perf"; fi
   echo

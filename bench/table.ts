@@ -9,7 +9,10 @@
 //   node --import tsx bench/table.ts latency build/bench/latency.jsonl
 //
 // ringbuf: a row per record size, libbpf first, then each tsbpf mode with its
-// throughput ratio to libbpf (mean records/s; higher is better).
+// throughput ratio to libbpf (mean records/s; higher is better). Each side ran
+// in several processes taking turns (DRAIN_RUNS): best = the fastest round of
+// all, mean = all records over all drain time, and the ratio is followed by
+// the lowest and highest ratio of the processes run side by side.
 // perf: the same for the perf buffer drain, then, given the ringbuf results
 // of the same run, each size's ring buffer rate over its perf buffer rate.
 // btf, load: a row per implementation; cold = the first run of a fresh
@@ -75,20 +78,50 @@ function printTable(header: string[], rows: string[][]): void {
   for (const row of rows) console.log(line(row));
 }
 
+/** A drain benchmark's processes for one side, pooled: the fastest round, and all items over all drain time. */
+interface Drain {
+  best: number;
+  perSec: number;
+  perRound: number;
+  /** Each process's mean rate, in the order they ran. */
+  runs: number[];
+}
+
+function pooledDrain(runs: Result[], perRound: string, best: string, perSec: string): Drain | undefined {
+  if (runs.length === 0) return undefined;
+  const items = runs.map((r) => r[perRound] * r.rounds);
+  const seconds = runs.map((r, i) => items[i]! / r[perSec]);
+  return {
+    best: Math.min(...runs.map((r) => r[best])),
+    perSec: items.reduce((a, b) => a + b) / seconds.reduce((a, b) => a + b),
+    perRound: runs[0]![perRound],
+    runs: runs.map((r) => r[perSec]),
+  };
+}
+
+/** tsbpf's pooled rate over libbpf's, then the range of the ratios of the processes that ran side by side. */
+function drainRatio(r: Drain | undefined, anchor: Drain | undefined): string {
+  if (!r || !anchor) return '-';
+  const pairs = r.runs.slice(0, anchor.runs.length).map((rate, i) => rate / anchor.runs[i]!);
+  const range = pairs.length > 1 ? ` (${Math.min(...pairs).toFixed(2)}-${Math.max(...pairs).toFixed(2)})` : '';
+  return `${(r.perSec / anchor.perSec).toFixed(2)}x${range}`;
+}
+
 function ringbufTable(): void {
   const MODES = ['zero-copy', 'copy', 'copy-into', 'decode'];
   const sizes = [...new Set(results.map((r) => r.recordBytes))];
-  const ns = (r: Result | undefined) => (r ? r.bestNsPerRecord.toFixed(1) : '-');
-  const mrps = (r: Result | undefined) => (r ? (r.meanRecordsPerSec / 1e6).toFixed(1) : '-');
+  const drain = (fields: Record<string, string | number>) => pooledDrain(filter(fields), 'recordsPerRound', 'bestNsPerRecord', 'meanRecordsPerSec');
+  const ns = (r: Drain | undefined) => (r ? r.best.toFixed(1) : '-');
+  const mrps = (r: Drain | undefined) => (r ? (r.perSec / 1e6).toFixed(1) : '-');
 
   const header = ['record size', 'records/round', 'libbpf best ns/rec', 'libbpf mean M rec/s'];
-  for (const mode of MODES) header.push(`tsbpf ${mode} best ns/rec`, 'mean M rec/s', 'ratio');
+  for (const mode of MODES) header.push(`tsbpf ${mode} best ns/rec`, 'mean M rec/s', 'ratio (per process)');
   const rows = sizes.map((bytes) => {
-    const anchor = find({ impl: 'libbpf', mode: 'zero-copy', recordBytes: bytes });
-    const row = [`${bytes} B`, String(anchor?.recordsPerRound ?? '-'), ns(anchor), mrps(anchor)];
+    const anchor = drain({ impl: 'libbpf', mode: 'zero-copy', recordBytes: bytes });
+    const row = [`${bytes} B`, String(anchor?.perRound ?? '-'), ns(anchor), mrps(anchor)];
     for (const mode of MODES) {
-      const r = find({ impl: 'tsbpf', mode, recordBytes: bytes });
-      row.push(ns(r), mrps(r), r && anchor ? `${(r.meanRecordsPerSec / anchor.meanRecordsPerSec).toFixed(2)}x` : '-');
+      const r = drain({ impl: 'tsbpf', mode, recordBytes: bytes });
+      row.push(ns(r), mrps(r), drainRatio(r, anchor));
     }
     return row;
   });
@@ -98,13 +131,15 @@ function ringbufTable(): void {
 /** The perf buffer drain table; then, given `ringFile` (the ringbuf bench's results), ring buffer over perf buffer per payload size. */
 function perfTables(ringFile: string | undefined): void {
   const payloads = [...new Set(results.map((r) => r.payload as number))];
-  const ns = (r: Result | undefined) => (r ? r.bestNsPerSample.toFixed(1) : '-');
+  const drain = (fields: Record<string, string | number>) => pooledDrain(filter(fields), 'samplesPerRound', 'bestNsPerSample', 'meanSamplesPerSec');
+  const ns = (r: Drain | undefined) => (r ? r.best.toFixed(1) : '-');
   const rate = (perSec: number | undefined) => (perSec === undefined ? '-' : (perSec / 1e6).toFixed(1));
+  const perfRate = (impl: string, payload: number) => drain({ impl, payload })?.perSec;
   printTable(['payload', 'perf record', 'samples/round', 'libbpf best ns/sample', 'libbpf mean M samples/s', 'tsbpf best ns/sample',
-    'tsbpf mean M samples/s', 'ratio'], payloads.map((payload) => {
-    const [anchor, r] = [find({ impl: 'libbpf', payload }), find({ impl: 'tsbpf', payload })];
-    return [`${payload} B`, `${(anchor ?? r)?.recordBytes} B`, String((anchor ?? r)?.samplesPerRound ?? '-'), ns(anchor),
-      rate(anchor?.meanSamplesPerSec), ns(r), rate(r?.meanSamplesPerSec), times(ratio(r?.meanSamplesPerSec, anchor?.meanSamplesPerSec))];
+    'tsbpf mean M samples/s', 'ratio (per process)'], payloads.map((payload) => {
+    const [anchor, r] = [drain({ impl: 'libbpf', payload }), drain({ impl: 'tsbpf', payload })];
+    return [`${payload} B`, `${find({ payload })?.recordBytes} B`, String((anchor ?? r)?.perRound ?? '-'), ns(anchor),
+      rate(anchor?.perSec), ns(r), rate(r?.perSec), drainRatio(r, anchor)];
   }));
 
   console.log();
@@ -113,11 +148,12 @@ function perfTables(ringFile: string | undefined): void {
     return;
   }
   const ring = readResults(ringFile);
-  const ringResult = (impl: string, payload: number) => ring.find((r) => r.impl === impl && r.mode === 'zero-copy' && r.payload === payload);
+  const ringRuns = (impl: string, payload: number) => ring.filter((r) => r.impl === impl && r.mode === 'zero-copy' && r.payload === payload);
   const rows = payloads.map((payload) => {
-    const row = [`${payload} B`, `${ringResult('libbpf', payload)?.recordBytes ?? '-'} B / ${find({ payload })?.recordBytes} B`];
+    const row = [`${payload} B`, `${ringRuns('libbpf', payload)[0]?.recordBytes ?? '-'} B / ${find({ payload })?.recordBytes} B`];
     for (const impl of ['libbpf', 'tsbpf']) {
-      const [ringPerSec, perfPerSec] = [ringResult(impl, payload)?.meanRecordsPerSec, find({ impl, payload })?.meanSamplesPerSec] as (number | undefined)[];
+      const ringPerSec = pooledDrain(ringRuns(impl, payload), 'recordsPerRound', 'bestNsPerRecord', 'meanRecordsPerSec')?.perSec;
+      const perfPerSec = perfRate(impl, payload);
       row.push(rate(ringPerSec), rate(perfPerSec), times(ratio(ringPerSec, perfPerSec)));
     }
     return row;
