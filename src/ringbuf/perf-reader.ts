@@ -267,8 +267,8 @@ const SCAN_OTHER = 4;
  */
 function scanSamples(scan: ScanState, view: DataView, onSample: SampleCallback,
   offset: number, mask: number, left: number, chunk: number, cpu: number): number {
-  // The record layout's constants as locals: V8 folds these, while it reads
-  // a module-level const from the module's context at every use.
+  // The record layout's constants as locals: V8 folds these, while it loads
+  // an exported const from its module cell at every use.
   const HEADER_SIZE = 8;
   const RECORD_SAMPLE = 9;
   const RAW_OFFSET = 12; // a sample's body: u32 raw size, then the raw bytes
