@@ -1,6 +1,8 @@
 // The ring buffer consumer against the real kernel: a SYSCALL program run with
 // BPF_PROG_TEST_RUN produces records (programs/ringbuf_test.bpf.c).
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { test, type TestContext } from 'node:test';
 import { ClosedError, TsbpfError } from '../src/errors.ts';
 import { BpfObject } from '../src/loader/object.ts';
@@ -144,6 +146,15 @@ test('wait() sleeps on the event loop without spinning, and wakes up on a submit
   const controller = new AbortController();
   setTimeout(() => controller.abort(), 30);
   assert.equal(await ring.wait({ signal: controller.signal }), false, 'abort ends the wait');
+});
+
+test('a loop of poll() that ends leaves no watch behind: the process exits by itself', (t) => {
+  if (!needsRoot(t)) return;
+  const script = fileURLToPath(new URL('./fixtures/poll-then-exit.ts', import.meta.url));
+  const child = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(child.signal, null, `killed after 30 s: the event loop was still held (stderr: ${child.stderr})`);
+  assert.equal(child.status, 0, child.stderr);
+  assert.equal(child.stdout.trim(), 'received 3');
 });
 
 test('records from NO_WAKEUP producers are found: wait() looks at the ring before sleeping', async (t) => {
