@@ -126,3 +126,18 @@ test('budgets hold across the chunks a drain is cut into; stop() ends it at the 
   assert.equal(ring.drain().length, 107, 'the rest, then nothing twice');
   assert.equal(ring.consumer.stats().records, 150 + 50 + 3 + 100 + 107);
 });
+
+test('a 2 GiB ring (the largest the kernel makes) reads its records, none invented', () => {
+  const size = 2 ** 31;
+  const data = new ArrayBuffer(2 * size); // untouched pages cost no memory
+  const view = new DataView(data);
+  for (const copy of [0, size]) {
+    view.setUint32(copy, 4, true);
+    view.setUint32(copy + 8, 0xfeedface, true);
+  }
+  const memory = { consumerPos: new BigUint64Array(1), producerPos: new BigUint64Array([16n]), data, dataOffset: 0, size };
+  const seen: number[] = [];
+  assert.equal(new RingConsumer(memory).consume((v, offset) => { seen.push(v.getUint32(offset, true)); }), 1);
+  assert.deepEqual(seen, [0xfeedface]);
+  assert.equal(memory.consumerPos[0], 16n);
+});

@@ -14,6 +14,7 @@ import { BpfObject } from '../src/loader/object.ts';
 import { parseCpuList, possibleCpus } from '../src/cpus.ts';
 import { PerfBuffer, type PerfBufferOptions } from '../src/ringbuf/perf-buffer.ts';
 import { PERF_RECORD_LOST, PERF_RECORD_SAMPLE, PerfReader, type SampleCallback } from '../src/ringbuf/perf-reader.ts';
+import type { Subscription } from '../src/ringbuf/waiter.ts';
 import { closeFd, mapCreate, mapInfoByFd } from '../src/syscall/index.ts';
 import { needsRoot, programPath } from './helpers.ts';
 
@@ -236,6 +237,11 @@ test('PerfReader: corrupt rings throw RingCorruptionError instead of looping', (
     ring.record(PERF_RECORD_SAMPLE, body);
   }, /sample of 200 bytes in a 16-byte record/);
   corrupt((ring) => ring.record(PERF_RECORD_LOST, new Uint8Array(8)), /lost record of 16 bytes/);
+  // A sample record too short for its raw size field, in the ring's last 8 bytes (nothing after it to read).
+  corrupt((ring) => {
+    ring.record(99, new Uint8Array(240));
+    ring.record(PERF_RECORD_SAMPLE, new Uint8Array(0));
+  }, /sample record of 8 bytes, too short/);
   // A data area that is not a power of two, or does not fit the mapping.
   const odd = new ArrayBuffer(PAGE + 768);
   new DataView(odd).setBigUint64(1048, 768n, true);
@@ -374,6 +380,32 @@ test('a full 1+1-page ring drops samples; onLost reports them, and delivered + l
   for (const cpu of stats.perCpu) assert.equal(cpu.lost, lost.get(cpu.cpu));
 });
 
+test('closing a subscription from onLost stops delivery on every CPU, not only the one being read', async (t) => {
+  let subscription: Subscription | undefined;
+  const afterClose: number[] = [];
+  const producer = openProducer(t, { pagesPerCpu: 1, onLost: () => subscription?.close() });
+  if (!producer) return;
+  const { buffer, run } = producer;
+  if (buffer.cpus.length < 2) {
+    t.skip(`one online CPU (${buffer.cpus.join(',')}): needs samples waiting on a second CPU`);
+    return;
+  }
+  const [first, second] = buffer.cpus as [number, number];
+  assert.ok(run(first, { count: 100, firstSeq: 0, minSize: 200, maxSize: 200 }).failed > 0, 'the first CPU ring filled up');
+  buffer.consume(() => {});
+  run(first, { count: 1, firstSeq: 100, minSize: 200, maxSize: 200 }); // a lost record, then this sample
+  run(second, { count: 3, firstSeq: 200 });
+  const delivered: number[] = [];
+  subscription = buffer.subscribe((view, offset) => {
+    (subscription!.closed ? afterClose : delivered).push(view.getUint32(offset, true));
+  }, { checkIntervalMs: Infinity });
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(subscription.closed, true);
+  assert.deepEqual(afterClose, [], 'nothing delivered after the subscription closed');
+  assert.deepEqual(delivered, [], 'onLost on the first CPU came before any sample');
+  assert.equal(buffer.consume(() => {}), 4, 'the samples stay for the next reader');
+});
+
 test('consume() honours its budget and starts the next call after the CPU that used it up', (t) => {
   const producer = openProducer(t);
   if (!producer) return;
@@ -392,6 +424,7 @@ test('consume() honours its budget and starts the next call after the CPU that u
     return cpus;
   };
   assert.equal(buffer.consume(checker.check, 0), 0);
+  assert.throws(() => buffer.consume(checker.check, Number.NaN), (e: unknown) => e instanceof TsbpfError && /budget is NaN/.test(e.message));
   assert.deepEqual(cpusOf(10), Array(10).fill(buffer.cpus[0]));
   assert.deepEqual(cpusOf(10), Array(10).fill(buffer.cpus[1]));
   assert.equal(cpusOf(Infinity).length, 30 * buffer.cpus.length - 20);

@@ -157,6 +157,7 @@ test('a budget is shared out in turn, so a busy ring cannot starve the others', 
   assert.equal(set.consume(120), 120);
   assert.deepEqual(counts(), [70, 50, 100], 'ring_c first, then ring_a after wrapping around');
   assert.equal(set.consume(0), 0);
+  assert.throws(() => set.consume(Number.NaN), /budget is NaN/);
   assert.equal(set.consume(), 80);
   assert.deepEqual(counts(), [100, 100, 100]);
 });

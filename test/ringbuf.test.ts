@@ -157,6 +157,16 @@ test('a loop of poll() that ends leaves no watch behind: the process exits by it
   assert.equal(child.stdout.trim(), 'received 3');
 });
 
+test('an exception from a nextTick callback queued by the code wait() resumed is reported, not swallowed or hung on', (t) => {
+  if (!needsRoot(t)) return;
+  const script = fileURLToPath(new URL('./fixtures/tick-throws-after-wait.ts', import.meta.url));
+  const child = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(child.signal, null, `killed after 30 s (stderr: ${child.stderr})`);
+  assert.equal(child.stdout.trim(), 'woke: true');
+  assert.equal(child.status, 1, 'an uncaught exception');
+  assert.match(child.stderr, /thrown from a nextTick callback/);
+});
+
 test('records from NO_WAKEUP producers are found: wait() looks at the ring before sleeping', async (t) => {
   const producer = openProducer(t);
   if (!producer) return;

@@ -84,7 +84,7 @@ export class RingConsumer {
     this.publishEvery = Math.min(size / 4, PUBLISH_EVERY_BYTES);
     this.view = new DataView(memory.data, memory.dataOffset, 2 * size);
     this.bytes = new Uint8Array(memory.data, memory.dataOffset, 2 * size);
-    this.headers = new Uint32Array(memory.data, memory.dataOffset, (2 * size) >>> 2);
+    this.headers = new Uint32Array(memory.data, memory.dataOffset, size / 2);
     this.consumerPos = memory.consumerPos;
     this.producerPos = memory.producerPos;
   }
@@ -236,7 +236,7 @@ function scanRecords(scan: ScanState, headers: Uint32Array, view: DataView, call
   left |= 0;
   chunk |= 0;
   // Used once before the loop, the objects' type checks are not repeated per record.
-  if (headers.length === 0 || view.byteLength === 0 || scan.limit <= 0) return SCAN_CHUNK_DONE;
+  if (headers.length === 0 || view.byteLength === 0 || scan.limit <= 0) return SCAN_STOPPED;
   let done = 0;
   let delivered = 0;
   let result = SCAN_CHUNK_DONE;

@@ -70,6 +70,8 @@ export class PerfBuffer {
   /** Where the next consume() starts, so a budget does not always favour the first CPUs. */
   private next = 0;
   private consuming = false;
+  /** A callback of the consume() in progress, or its onLost, closed the buffer or a subscription. */
+  private stopRequested = false;
   private released = false;
 
   constructor(
@@ -112,9 +114,11 @@ export class PerfBuffer {
    */
   consume(onSample: SampleCallback, budget = Number.POSITIVE_INFINITY): number {
     this.checkOpen();
+    if (Number.isNaN(budget)) throw new TsbpfError('consume(): the budget is NaN, not a number of samples');
     // A nested call would read other CPUs while one is mid-read: refuse it as PerfReader does.
     if (this.consuming) throw new TsbpfError('consume() called from inside one of its callbacks');
     this.consuming = true;
+    this.stopRequested = false;
     const rings = this.rings;
     let delivered = 0;
     try {
@@ -123,12 +127,18 @@ export class PerfBuffer {
         const reader = rings[index]!.reader;
         delivered += reader.read(onSample, budget - delivered);
         if (delivered >= budget) this.next = (index + 1) % rings.length;
-        if (reader.callbackStopped) break;
+        if (reader.callbackStopped || this.stopRequested) break;
       }
       return delivered;
     } finally {
       this.consuming = false;
     }
+  }
+
+  /** Ends a consume() in progress after the sample (or lost record) being delivered, on every CPU. */
+  private stopReading(): void {
+    this.stopRequested = true;
+    for (const ring of this.rings) ring.reader.stop();
   }
 
   /** Waits up to `timeoutMs` for samples, then delivers them; returns how many. */
@@ -172,7 +182,7 @@ export class PerfBuffer {
     const subscription = this.waiter.subscribe(() => {
       stopped = false;
       return this.consume(deliver, budget) >= budget || stopped;
-    }, options, () => this.rings.forEach((ring) => ring.reader.stop()));
+    }, options, () => this.stopReading());
     return subscription;
   }
 
@@ -258,9 +268,9 @@ export class PerfBuffer {
       }
     };
     attempt(() => this.waiter.close());
+    // Closed from inside a callback: the read in progress stops before it reads the released mapping.
+    this.stopReading();
     for (const ring of this.rings) {
-      // Closed from inside a callback: the read in progress stops before it reads the released mapping.
-      ring.reader.stop();
       // The map holds the event too: take it out so the event goes when its fd closes.
       attempt(() => mapDelete(this.mapFd, u32(ring.cpu)));
       attempt(() => ring.mapping.release());

@@ -272,13 +272,14 @@ function scanSamples(scan: ScanState, view: DataView, onSample: SampleCallback,
   const HEADER_SIZE = 8;
   const RECORD_SAMPLE = 9;
   const RAW_OFFSET = 12; // a sample's body: u32 raw size, then the raw bytes
+  const MIN_SAMPLE_SIZE = 16; // the header and the raw size, rounded up to 8
   // As in consumer.ts's scanRecords(): integers, and the objects used once before the loop.
   offset |= 0;
   mask |= 0;
   left |= 0;
   chunk |= 0;
   cpu |= 0;
-  if (view.byteLength === 0 || scan.limit <= 0) return SCAN_CHUNK_DONE;
+  if (view.byteLength === 0 || scan.limit <= 0) return SCAN_STOPPED;
   let done = 0;
   let delivered = 0;
   let result = SCAN_CHUNK_DONE;
@@ -293,6 +294,11 @@ function scanSamples(scan: ScanState, view: DataView, onSample: SampleCallback,
       }
       if (view.getUint32(offset, true) !== RECORD_SAMPLE || offset + length > mask + 1) {
         result = SCAN_OTHER;
+        break;
+      }
+      if (length < MIN_SAMPLE_SIZE) {
+        scan.problem = `sample record of ${length} bytes, too short for its raw size field`;
+        result = SCAN_CORRUPT;
         break;
       }
       const rawSize = view.getUint32(offset + 8, true);

@@ -162,6 +162,7 @@ export class RingBufferSet {
     callbackFor?: (ring: RingBuffer, onRecord: RecordCallback | undefined) => RecordCallback | undefined,
     stopped?: () => boolean,
   ): number {
+    if (Number.isNaN(budget)) throw new TsbpfError('the budget is NaN, not a number of records');
     if (indexes.length === 0 || budget <= 0) return 0;
     indexes.sort((a, b) => a - b);
     // Start at the first ready ring at or after nextIndex, wrapping around.

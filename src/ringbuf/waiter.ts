@@ -11,10 +11,22 @@ import { FdWatcher } from '../syscall/index.js';
 // code awaiting a resolved wait would resume at the next timer or immediate,
 // tens of µs later. Node's own after-callback step runs them now; where it is
 // missing, an immediate (run right after the poll phase) does it.
+// An exception from a nextTick callback run here must not escape into koffi
+// (its caller would be left with a pending N-API exception): it is raised
+// again from an immediate, as an uncaught exception.
 const runTicksAndMicrotasks = (process as unknown as { _tickCallback?: () => void })._tickCallback;
 function resumeWaiters(): void {
-  if (runTicksAndMicrotasks) runTicksAndMicrotasks.call(process);
-  else setImmediate(() => {});
+  if (!runTicksAndMicrotasks) {
+    setImmediate(() => {});
+    return;
+  }
+  try {
+    runTicksAndMicrotasks.call(process);
+  } catch (error) {
+    setImmediate(() => {
+      throw error;
+    });
+  }
 }
 
 export interface WaitOptions {
@@ -153,16 +165,19 @@ export class FdWaiter {
   private readonly onReadyForWait = () => {
     this.wakeups++;
     const wake = this.wake;
-    if (wake) {
-      const cleanUp = wake();
-      try {
-        resumeWaiters();
-      } finally {
-        cleanUp();
+    try {
+      if (wake) {
+        const cleanUp = wake();
+        try {
+          resumeWaiters();
+        } finally {
+          cleanUp();
+        }
       }
+    } finally {
+      // A wait() or subscribe() that started meanwhile keeps (or has replaced) the watch.
+      if (!this.waiting && this.watchingWith === this.onReadyForWait) this.stopWatching();
     }
-    // A wait() or subscribe() that started meanwhile keeps (or has replaced) the watch.
-    if (!this.waiting && this.watchingWith === this.onReadyForWait) this.stopWatching();
   };
 
   private watchWith(onReady: () => void): void {
