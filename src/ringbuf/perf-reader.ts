@@ -18,6 +18,8 @@ export const PERF_HEADER_SIZE = 8;
 /** A lost record's body: u64 id, u64 lost. */
 const LOST_COUNT_OFFSET = PERF_HEADER_SIZE + 8;
 const LOST_RECORD_SIZE = LOST_COUNT_OFFSET + 8;
+/** A sample's header and its u32 raw size, rounded up to 8. */
+const MIN_SAMPLE_SIZE = 16;
 /** Record sizes are u16. */
 const MAX_RECORD_SIZE = 0xffff;
 // data_tail is stored at least this often while draining a long backlog, so
@@ -182,6 +184,10 @@ export class PerfReader {
     const type = this.words[offset >>> 2]!;
     const length = this.words[(offset >>> 2) + 1]! >>> 16;
     // scanSamples() checked the length before leaving the record here.
+    if (type === PERF_RECORD_SAMPLE && length < MIN_SAMPLE_SIZE) {
+      scan.problem = `sample record of ${length} bytes, too short for its raw size field`;
+      return SCAN_CORRUPT;
+    }
     if (offset + length > this.size) {
       const scratch = this.unwrap(offset, length);
       if (type === PERF_RECORD_SAMPLE) return scanSamples(scan, scratch.view, onSample, 0, scratch.bytes.length - 1, length, length, this.cpu);
@@ -272,7 +278,6 @@ function scanSamples(scan: ScanState, view: DataView, onSample: SampleCallback,
   const HEADER_SIZE = 8;
   const RECORD_SAMPLE = 9;
   const RAW_OFFSET = 12; // a sample's body: u32 raw size, then the raw bytes
-  const MIN_SAMPLE_SIZE = 16; // the header and the raw size, rounded up to 8
   // As in consumer.ts's scanRecords(): integers, and the objects used once before the loop.
   offset |= 0;
   mask |= 0;
@@ -292,13 +297,8 @@ function scanSamples(scan: ScanState, view: DataView, onSample: SampleCallback,
         result = SCAN_CORRUPT;
         break;
       }
-      if (view.getUint32(offset, true) !== RECORD_SAMPLE || offset + length > mask + 1) {
+      if (view.getUint32(offset, true) !== RECORD_SAMPLE || offset + length > mask + 1 || length < MIN_SAMPLE_SIZE) {
         result = SCAN_OTHER;
-        break;
-      }
-      if (length < MIN_SAMPLE_SIZE) {
-        scan.problem = `sample record of ${length} bytes, too short for its raw size field`;
-        result = SCAN_CORRUPT;
         break;
       }
       const rawSize = view.getUint32(offset + 8, true);
