@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { test } from 'node:test';
-import { ObjectError, TsbpfError } from '../src/errors.ts';
+import { ObjectError, TsbpfError, UnsupportedError } from '../src/errors.ts';
 import { ensureBpffs, BPFFS_ROOT } from '../src/attach/bpffs.ts';
 import { BpfObject } from '../src/loader/object.ts';
 import { checkRingSize, MapType, type MapSpec } from '../src/object/maps.ts';
@@ -52,6 +52,17 @@ test('the largest record (ring size - 16 bytes) is delivered whole across the wr
   assert.deepEqual(lengths, [100, RING_SIZE - 16]);
   assert.ok(output(RING_SIZE - 15) < 0, 'one byte more can never fit');
   assert.equal(ring.available(), 0);
+});
+
+test('a 2 GiB ring (4 GiB + a page to map) is a typed error, not a process abort in koffi', (t) => {
+  if (!needsRoot(t)) return;
+  const spec = ObjectSpec.parse(programBytes('ringbuf_multi'));
+  (spec.maps.get('ring_a') as MapSpec).maxEntries = 2 ** 31;
+  const object = BpfObject.load(spec); // the kernel makes it (and frees it on close)
+  t.after(() => object.close());
+  assert.throws(() => object.ringBuffer('ring_a'), (error: Error) => error instanceof UnsupportedError &&
+    /ring buffer 'ring_a' data: cannot map 4294971392 bytes, more than Node can view \(4 GiB at most\)/.test(error.message));
+  assert.equal(object.ringBuffer('ring_b').size, 16 * 1024, 'the object\'s other rings still map');
 });
 
 test('overwrite-mode rings get a clear error, from this kernel or from the consumer', (t) => {

@@ -6,6 +6,7 @@
 // private anonymous mapping at the same address (the map's pages are freed,
 // stale views read zeros), and the placeholder itself is unmapped only when
 // the ArrayBuffer aliasing it has been garbage collected.
+import { UnsupportedError } from '../errors.js';
 import { externalView, fail, raw } from './libc.js';
 
 export const PROT_READ = 1;
@@ -15,6 +16,16 @@ const MAP_PRIVATE = 0x02;
 const MAP_FIXED = 0x10;
 const MAP_ANONYMOUS = 0x20;
 const MAP_FAILED = 0xffffffffffffffffn;
+// koffi.view() of more bytes than this aborts the whole process with a fatal
+// N-API error (measured on Node 20): refuse such a mapping before making it.
+// A 2 GiB ring buffer needs 4 GiB + a page (its data is mapped twice).
+const MAX_VIEW_BYTES = 2 ** 32;
+
+function checkViewable(length: number, what: string): void {
+  if (length > MAX_VIEW_BYTES) {
+    throw new UnsupportedError('views over 4 GiB', `${what}: cannot map ${length} bytes, more than Node can view (4 GiB at most)`);
+  }
+}
 
 const placeholders = new FinalizationRegistry<{ address: bigint; length: number }>(({ address, length }) => {
   raw.munmap(address, length);
@@ -33,6 +44,7 @@ export class SharedMapping {
 
   /** mmap(NULL, length, prot, MAP_SHARED, fd, offset) */
   static map(fd: number, offset: number, length: number, prot: number, what: string): SharedMapping {
+    checkViewable(length, what);
     const address = raw.mmap(null, length, prot, MAP_SHARED, fd, offset) as bigint | null;
     if (address === null || BigInt(address) === MAP_FAILED) fail('mmap', what);
     return new SharedMapping(BigInt(address), length);
@@ -55,6 +67,7 @@ export class SharedMapping {
  * copy and the page-sized reads of readFileSync.
  */
 export function mapFileForever(fd: number, length: number, what: string): Uint8Array {
+  checkViewable(length, what);
   const address = raw.mmap(null, length, PROT_READ, MAP_PRIVATE, fd, 0) as bigint | null;
   if (address === null || BigInt(address) === MAP_FAILED) fail('mmap', what);
   return new Uint8Array(externalView(BigInt(address), length));
