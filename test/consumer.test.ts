@@ -127,17 +127,21 @@ test('budgets hold across the chunks a drain is cut into; stop() ends it at the 
   assert.equal(ring.consumer.stats().records, 150 + 50 + 3 + 100 + 107);
 });
 
-test('a 2 GiB ring (the largest the kernel makes) reads its records, none invented', () => {
-  const size = 2 ** 31;
+test('a 1 GiB ring (the largest Node can map) reads records at the end of its data area and across the wrap; 2 GiB is refused', () => {
+  const size = 2 ** 30;
   const data = new ArrayBuffer(2 * size); // untouched pages cost no memory
   const view = new DataView(data);
   for (const copy of [0, size]) {
-    view.setUint32(copy, 4, true);
-    view.setUint32(copy + 8, 0xfeedface, true);
+    view.setUint32(copy + size - 16, 4, true); // the last record before the wrap: its payload is the area's last 8 bytes
+    view.setUint32(copy + size - 8, 0xfeedface, true);
+    view.setUint32(copy, 12, true); // the first one after it
+    view.setUint32(copy + 8, 0xc0ffee, true);
   }
-  const memory = { consumerPos: new BigUint64Array(1), producerPos: new BigUint64Array([16n]), data, dataOffset: 0, size };
-  const seen: number[] = [];
-  assert.equal(new RingConsumer(memory).consume((v, offset) => { seen.push(v.getUint32(offset, true)); }), 1);
-  assert.deepEqual(seen, [0xfeedface]);
-  assert.equal(memory.consumerPos[0], 16n);
+  const consumerPos = 3 * size - 16;
+  const memory = { consumerPos: new BigUint64Array([BigInt(consumerPos)]), producerPos: new BigUint64Array([BigInt(consumerPos + 40)]), data, dataOffset: 0, size };
+  const seen: number[][] = [];
+  assert.equal(new RingConsumer(memory).consume((v, offset, length) => { seen.push([offset, length, v.getUint32(offset, true)]); }), 2);
+  assert.deepEqual(seen, [[size - 8, 4, 0xfeedface], [8, 12, 0xc0ffee]]);
+  assert.equal(memory.consumerPos[0], BigInt(consumerPos + 40));
+  assert.throws(() => new RingConsumer({ ...memory, size: 2 ** 31 }), (error: Error) => error instanceof RingCorruptionError && /between 8 bytes and 1 GiB/.test(error.message));
 });

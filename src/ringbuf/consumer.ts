@@ -14,6 +14,7 @@ export const RINGBUF_HEADER_SIZE = 8;
 // consumer_pos is stored at least this often while draining (a store costs
 // ~20 ns with its BigInt: every 256 records of 64 bytes).
 const PUBLISH_EVERY_BYTES = 16 * 1024;
+const MAX_RING_SIZE = 2 ** 30;
 
 /**
  * Record headers must be read so that the record's bytes are read after
@@ -76,8 +77,9 @@ export class RingConsumer {
 
   constructor(memory: RingMemory) {
     const { size } = memory;
-    if (!Number.isInteger(size) || size < 8 || (size & (size - 1)) !== 0 || size > 2 ** 31) {
-      throw new RingCorruptionError(`ring size ${size} is not a power of two between 8 bytes and 2 GiB`);
+    // (Node cannot map a larger kernel ring: 2 GiB would take a 4 GiB view and a page.)
+    if (!Number.isInteger(size) || size < 8 || (size & (size - 1)) !== 0 || size > MAX_RING_SIZE) {
+      throw new RingCorruptionError(`ring size ${size} is not a power of two between 8 bytes and 1 GiB`);
     }
     this.size = size;
     this.mask = size - 1;
@@ -138,9 +140,12 @@ export class RingConsumer {
           // Space goes back to the producers every publishEvery bytes while
           // draining a long backlog, so those that found the ring full go on
           // before the batch ends.
-          const chunk = Math.min(left, this.publishEvery);
+          const offset = consumer & this.mask;
+          // A chunk also ends where the data area does: its records then start
+          // below `size` and, thanks to the second mapping, lie whole in the view.
+          const chunk = Math.min(left, this.publishEvery, this.size - offset);
           scan.limit = hotLoopLimit(budget - scan.delivered);
-          const end = scanRecords(scan, this.headers, this.view, callback, consumer & this.mask, this.mask, left, chunk);
+          const end = scanRecords(scan, this.headers, this.view, callback, offset, left, chunk);
           if (end === SCAN_CORRUPT) this.corrupt(consumer + scan.done, producer, scan.problem);
           if (end === SCAN_BUSY) this.counters.busyStalls++;
           if (end !== SCAN_CHUNK_DONE) return scan.delivered;
@@ -214,15 +219,17 @@ export function hotLoopLimit(budgetLeft: number): number {
 }
 
 /**
- * The hot loop of consume(): delivers the records that start in the next
- * `chunk` bytes at `offset` (of `left` bytes produced, a multiple of 8). Kept apart from
- * consume()'s bookkeeping, it stays one small function that V8 optimizes
- * whole (and inlines the callback into), without the deoptimizations that
- * code reached only at the end of a batch caused inside one big loop.
- * `scan.done` and `scan.delivered` are up to date even when a callback throws.
+ * The hot loop of consume(): delivers the records that start in the `chunk`
+ * bytes from `start`, an offset in the data area (`left` bytes are produced
+ * from there, a multiple of 8; `start + chunk` is at most the ring's size, so
+ * offsets need no wrapping here). Kept apart from consume()'s bookkeeping, it
+ * stays one small function that V8 optimizes whole (and inlines the callback
+ * into), without the deoptimizations that code reached only at the end of a
+ * batch caused inside one big loop. `scan.done` and `scan.delivered` are up to
+ * date even when a callback throws.
  */
 function scanRecords(scan: ScanState, headers: Uint32Array, view: DataView, callback: RecordCallback,
-  offset: number, mask: number, left: number, chunk: number): number {
+  start: number, left: number, chunk: number): number {
   // The protocol's constants again, as locals: V8 folds those into the loop,
   // while it loads an exported const from its module cell, and checks it, at
   // every use (~3 ns a record in the drain benchmark).
@@ -230,35 +237,34 @@ function scanRecords(scan: ScanState, headers: Uint32Array, view: DataView, call
   const BUSY = 0x80000000;
   const DISCARD = 0x40000000;
   const LENGTH_MASK = 0x3fffffff;
-  // Integers from here on: V8 then checks each argument once, not at every use in the loop.
-  offset |= 0;
-  mask |= 0;
-  left |= 0;
-  chunk |= 0;
+  // Integers from here on (V8 then checks each argument once, not at every
+  // use in the loop); with rings of at most 1 GiB, all sums stay below 2^31.
+  start |= 0;
+  const chunkEnd = (start + chunk) | 0;
+  const producedEnd = (start + left) | 0;
   // Used once before the loop, the objects' type checks are not repeated per record.
   if (headers.length === 0 || view.byteLength === 0 || scan.limit <= 0) return SCAN_STOPPED;
-  let done = 0;
+  // The loop keeps one position, not a count besides: one value less to carry from record to record.
+  let offset = start;
   let delivered = 0;
   let result = SCAN_CHUNK_DONE;
   // One exit after the loop (break, not return): returns inside try/finally made the loop slower.
   try {
-    while (done < chunk) {
+    while (offset < chunkEnd) {
       const header = PLAIN_HEADER_LOADS ? view.getUint32(offset, true) : Atomics.load(headers, offset >>> 2);
       if (header & BUSY) {
         result = SCAN_BUSY;
         break;
       }
       const length = header & LENGTH_MASK;
-      const advance = (length + HEADER_SIZE + 7) & ~7;
-      // (Sums stay far below 2^31: a chunk is at most 16 KiB, a record at most 2^30 bytes.)
-      if (((done + advance) | 0) > left) {
-        scan.problem = `record of ${length} bytes is longer than the ${left - done} bytes produced`;
+      const next = (offset + ((length + HEADER_SIZE + 7) & ~7)) | 0;
+      if (next > producedEnd) {
+        scan.problem = `record of ${length} bytes is longer than the ${producedEnd - offset} bytes produced`;
         result = SCAN_CORRUPT;
         break;
       }
       const record = (offset + HEADER_SIZE) | 0;
-      done = (done + advance) | 0;
-      offset = (offset + advance) & mask;
+      offset = next;
       if (header & DISCARD) {
         scan.discarded++;
         continue;
@@ -270,7 +276,7 @@ function scanRecords(scan: ScanState, headers: Uint32Array, view: DataView, call
       }
     }
   } finally {
-    scan.done = done;
+    scan.done = offset - start;
     scan.delivered += delivered;
   }
   return result;
