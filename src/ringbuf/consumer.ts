@@ -65,7 +65,7 @@ export class RingConsumer {
   readonly view: DataView;
   /** Backs `view`, for callers that want typed arrays over record bytes. */
   readonly bytes: Uint8Array;
-  private readonly headers: Uint32Array;
+  private readonly headers: Int32Array;
   private readonly mask: number;
   private readonly consumerPos: BigUint64Array;
   private readonly producerPos: BigUint64Array;
@@ -86,7 +86,7 @@ export class RingConsumer {
     this.publishEvery = Math.min(size / 4, PUBLISH_EVERY_BYTES);
     this.view = new DataView(memory.data, memory.dataOffset, 2 * size);
     this.bytes = new Uint8Array(memory.data, memory.dataOffset, 2 * size);
-    this.headers = new Uint32Array(memory.data, memory.dataOffset, size / 2);
+    this.headers = new Int32Array(memory.data, memory.dataOffset, size / 2);
     this.consumerPos = memory.consumerPos;
     this.producerPos = memory.producerPos;
   }
@@ -228,13 +228,12 @@ export function hotLoopLimit(budgetLeft: number): number {
  * batch caused inside one big loop. `scan.done` and `scan.delivered` are up to
  * date even when a callback throws.
  */
-function scanRecords(scan: ScanState, headers: Uint32Array, view: DataView, callback: RecordCallback,
+function scanRecords(scan: ScanState, headers: Int32Array, view: DataView, callback: RecordCallback,
   start: number, left: number, chunk: number): number {
   // The protocol's constants again, as locals: V8 folds those into the loop,
   // while it loads an exported const from its module cell, and checks it, at
   // every use (~3 ns a record in the drain benchmark).
   const HEADER_SIZE = 8;
-  const BUSY = 0x80000000;
   const DISCARD = 0x40000000;
   const LENGTH_MASK = 0x3fffffff;
   // Integers from here on (V8 then checks each argument once, not at every
@@ -251,8 +250,9 @@ function scanRecords(scan: ScanState, headers: Uint32Array, view: DataView, call
   // One exit after the loop (break, not return): returns inside try/finally made the loop slower.
   try {
     while (offset < chunkEnd) {
-      const header = PLAIN_HEADER_LOADS ? view.getUint32(offset, true) : Atomics.load(headers, offset >>> 2);
-      if (header & BUSY) {
+      // Signed: the BUSY bit is the sign bit.
+      const header = PLAIN_HEADER_LOADS ? view.getInt32(offset, true) : Atomics.load(headers, offset >>> 2);
+      if (header < 0) {
         result = SCAN_BUSY;
         break;
       }
