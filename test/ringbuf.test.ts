@@ -167,6 +167,15 @@ test('an exception from a nextTick callback queued by the code wait() resumed is
   assert.match(child.stderr, /thrown from a nextTick callback/);
 });
 
+test('an exception thrown by onError during a wake-up is reported, and does not stay pending inside koffi', (t) => {
+  if (!needsRoot(t)) return;
+  const script = fileURLToPath(new URL('./fixtures/on-error-throws.ts', import.meta.url));
+  const child = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(child.signal, null, `killed after 30 s (stderr: ${child.stderr})`);
+  assert.equal(child.stdout, 'uncaught: thrown by the record callback\nthen an update wrote 7\nand both objects closed\n', child.stderr);
+  assert.equal(child.status, 0);
+});
+
 test('records from NO_WAKEUP producers are found: wait() looks at the ring before sleeping', async (t) => {
   const producer = openProducer(t);
   if (!producer) return;

@@ -9,24 +9,13 @@ import { FdWatcher } from '../syscall/index.js';
 // koffi calls the watcher's callback from libuv's poll phase without running
 // microtasks afterwards (Node does that only for its own callbacks), so the
 // code awaiting a resolved wait would resume at the next timer or immediate,
-// tens of µs later. Node's own after-callback step runs them now; where it is
+// tens of µs later. Node's own after-callback step runs them now (an exception
+// from a nextTick callback there is FdWatcher's to raise again); where it is
 // missing, an immediate (run right after the poll phase) does it.
-// An exception from a nextTick callback run here must not escape into koffi
-// (its caller would be left with a pending N-API exception): it is raised
-// again from an immediate, as an uncaught exception.
 const runTicksAndMicrotasks = (process as unknown as { _tickCallback?: () => void })._tickCallback;
 function resumeWaiters(): void {
-  if (!runTicksAndMicrotasks) {
-    setImmediate(() => {});
-    return;
-  }
-  try {
-    runTicksAndMicrotasks.call(process);
-  } catch (error) {
-    setImmediate(() => {
-      throw error;
-    });
-  }
+  if (runTicksAndMicrotasks) runTicksAndMicrotasks.call(process);
+  else setImmediate(() => {});
 }
 
 export interface WaitOptions {

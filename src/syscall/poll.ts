@@ -12,12 +12,26 @@ export class FdWatcher {
 
   constructor(private readonly fd: number) {}
 
-  /** Calls `onReady` (repeatedly, while the fd stays ready) until stop(). */
+  /**
+   * Calls `onReady` (repeatedly, while the fd stays ready) until stop(). An
+   * exception from it is raised again from an immediate, as an uncaught
+   * exception: let through, it would stay pending inside koffi and be thrown
+   * later by whatever koffi call comes next, however unrelated.
+   */
   start(onReady: () => void, events: { readable?: boolean; writable?: boolean } = { readable: true }): void {
     if (this.closed) throw new Error('FdWatcher is closed');
     const options = { readable: events.readable ?? false, writable: events.writable ?? false };
-    if (this.handle) this.handle.start(options, onReady);
-    else this.handle = koffi.node.poll(this.fd, options, onReady);
+    const guarded = () => {
+      try {
+        onReady();
+      } catch (error) {
+        setImmediate(() => {
+          throw error;
+        });
+      }
+    };
+    if (this.handle) this.handle.start(options, guarded);
+    else this.handle = koffi.node.poll(this.fd, options, guarded);
   }
 
   stop(): void {
