@@ -176,6 +176,24 @@ test('an exception thrown by onError during a wake-up is reported, and does not 
   assert.equal(child.status, 0);
 });
 
+test('wait() and poll() timeouts: NaN is refused, negative ones do not wait, ones past 2^31 - 1 ms are waited for (a Node timer would fire after 1 ms)', async (t) => {
+  const producer = openProducer(t);
+  if (!producer) return;
+  const { ring } = producer;
+  const isNaNError = (error: Error) => error instanceof TsbpfError && /timeoutMs is NaN/.test(error.message);
+  await assert.rejects(ring.wait({ timeoutMs: Number.NaN }), isNaNError);
+  await assert.rejects(ring.poll(() => {}, Number.NaN), isNaNError);
+  const started = performance.now();
+  assert.equal(await ring.wait({ timeoutMs: Number.NEGATIVE_INFINITY }), false);
+  assert.equal(await ring.poll(() => {}, -1), 0);
+  assert.ok(performance.now() - started < 1000, 'negative timeouts do not wait');
+  const controller = new AbortController();
+  const long = ring.wait({ timeoutMs: 2 ** 31, signal: controller.signal });
+  assert.equal(await Promise.race([long, new Promise((resolve) => setTimeout(resolve, 100, 'pending'))]), 'pending');
+  controller.abort();
+  assert.equal(await long, false);
+});
+
 test('records from NO_WAKEUP producers are found: wait() looks at the ring before sleeping', async (t) => {
   const producer = openProducer(t);
   if (!producer) return;

@@ -432,6 +432,15 @@ test('reserveBlocking resolves undefined on timeout and on abort', async (t) => 
   assert.ok(waited >= 40 && waited < 2000, `aborted after ${waited.toFixed(0)} ms`);
   assert.equal(await ring.reserveBlocking(56, { signal: AbortSignal.abort() }), undefined);
   assert.equal(ring.query().outstanding, 0);
+  // NaN is refused; a timeout past Node's longest timer (2^31 - 1 ms) used to fire after 1 ms, again and again.
+  await assert.rejects(ring.reserveBlocking(56, { timeoutMs: Number.NaN }), (error: Error) => error instanceof TsbpfError && /timeoutMs is NaN/.test(error.message));
+  const warnings: string[] = [];
+  const onWarning = (warning: Error) => warnings.push(warning.name);
+  process.on('warning', onWarning);
+  t.after(() => process.off('warning', onWarning));
+  assert.equal(await ring.reserveBlocking(56, { timeoutMs: 2 ** 31, signal: AbortSignal.timeout(100) }), undefined);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(warnings, [], 'no timer Node had to cut short');
 });
 
 test('only drains that wake user space end the wait: not BPF_RB_NO_WAKEUP; BPF_RB_FORCE_WAKEUP even with nothing drained', async (t) => {

@@ -8,7 +8,7 @@
 import { ClosedError, TsbpfError } from '../errors.js';
 import { Epoll, EPOLLOUT, mapInfoByFd, PAGE_SIZE, PROT_READ, PROT_WRITE, SharedMapping } from '../syscall/index.js';
 import { UserRingProducer, type UserRecord } from './user-producer.js';
-import { FdWaiter, type WaitOptions } from './waiter.js';
+import { FdWaiter, waitTimeout, type WaitOptions } from './waiter.js';
 
 const BPF_MAP_TYPE_USER_RINGBUF = 31;
 /** Edge-triggered: one event per wake-up of the map's wait queue (epoll(7)). */
@@ -80,9 +80,10 @@ export class UserRingBuffer {
    */
   async reserveBlocking(size: number, options: WaitOptions = {}): Promise<UserRecord | undefined> {
     this.checkOpen();
-    const { timeoutMs, signal } = options;
+    const timeoutMs = waitTimeout(options.timeoutMs);
+    const { signal } = options;
     if (signal?.aborted) return undefined;
-    const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : performance.now() + Math.max(0, timeoutMs);
+    const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : performance.now() + timeoutMs;
     for (;;) {
       // A wake-up from before this attempt says nothing new: forget it, so
       // the wait below lasts until a drain that comes after the attempt.

@@ -19,7 +19,10 @@ function resumeWaiters(): void {
 }
 
 export interface WaitOptions {
-  /** Give up after this many milliseconds (default: wait indefinitely, until aborted). */
+  /**
+   * Give up after this many milliseconds (default, and Infinity: wait until
+   * aborted). Negative values do not wait; NaN is an error.
+   */
   timeoutMs?: number;
   signal?: AbortSignal;
 }
@@ -76,6 +79,13 @@ export function stopWhenClosed<C extends (...args: never[]) => boolean | void>(c
   }) as C;
 }
 
+/** A wait's timeout in ms (see WaitOptions), or undefined for none. */
+export function waitTimeout(timeoutMs: number | undefined): number | undefined {
+  if (timeoutMs === undefined || timeoutMs === Number.POSITIVE_INFINITY) return undefined;
+  if (Number.isNaN(timeoutMs)) throw new TsbpfError('timeoutMs is NaN, not a number of milliseconds');
+  return Math.max(0, timeoutMs);
+}
+
 /** A subscription's per-wake-up budget: a positive integer, or Infinity (the default). */
 export function subscriptionBudget(budget: number | undefined): number {
   const value = budget ?? Number.POSITIVE_INFINITY;
@@ -110,8 +120,14 @@ export class FdWaiter {
    */
   wait(isReady: () => boolean, options: WaitOptions = {}): Promise<boolean> {
     if (this.waiting) return Promise.reject(new TsbpfError(`${this.what} already has a waiter`));
+    let timeoutMs: number | undefined;
+    try {
+      timeoutMs = waitTimeout(options.timeoutMs);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (isReady()) return Promise.resolve(true);
-    const { timeoutMs, signal } = options;
+    const { signal } = options;
     if (signal?.aborted) return Promise.resolve(false);
     this.waiting = true;
     return new Promise<boolean>((resolve) => {
@@ -134,7 +150,12 @@ export class FdWaiter {
         cleanUp();
         this.stopWatching();
       };
-      const timer = timeoutMs !== undefined && Number.isFinite(timeoutMs) ? setTimeout(onAbort, Math.max(0, timeoutMs)) : undefined;
+      // Node's timers wait 2^31 - 1 ms at most (longer ones fire after 1 ms): a longer timeout takes several in a row.
+      let timer: NodeJS.Timeout | undefined;
+      const startTimer = (ms: number) => {
+        timer = setTimeout(ms > MAX_TIMER_MS ? () => startTimer(ms - MAX_TIMER_MS) : onAbort, Math.min(ms, MAX_TIMER_MS));
+      };
+      if (timeoutMs !== undefined) startTimer(timeoutMs);
       signal?.addEventListener('abort', onAbort, { once: true });
       this.cancel = onAbort;
       this.wake = () => {
