@@ -5,8 +5,11 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { possibleCpus } from '../src/cpus.ts';
 import { TsbpfError } from '../src/errors.ts';
+import { BpfMap } from '../src/loader/map.ts';
 import { BpfObject } from '../src/loader/object.ts';
-import { needsRoot, programPath } from './helpers.ts';
+import { MapType } from '../src/object/maps.ts';
+import { ObjectSpec } from '../src/object/spec.ts';
+import { needsRoot, programBytes, programPath } from './helpers.ts';
 
 const BPF_F_TEST_RUN_ON_CPU = 1;
 
@@ -84,4 +87,30 @@ test('maps without BTF types (legacy maps) refuse decoding with a clear error', 
   const legacy = [...object.maps.values()].find((map) => map.spec.btfValueTypeId === 0 && !map.spec.data);
   assert.ok(legacy, 'test_legacy_mixed has a legacy map');
   assert.throws(() => legacy.lookupValue(new Uint8Array(legacy.spec.keySize)), /has no BTF value type/);
+});
+
+test('a map sizes its buffers as the kernel does, whatever happens to the spec it was created from', (t) => {
+  if (!needsRoot(t)) return;
+  const spec = ObjectSpec.parse(programBytes('map_values'));
+  const visits = spec.map('visits');
+  [visits.btfKeyTypeId, visits.btfValueTypeId] = [0, 0]; // without BTF types the kernel takes any sizes
+  [visits.keySize, visits.valueSize] = [64, 4096];
+  const object = BpfObject.load(spec, { programs: [] });
+  t.after(() => object.close());
+  const map = object.map('visits');
+  const key = new Uint8Array(64).fill(1);
+  map.update(key, new Uint8Array(4096).fill(0x41));
+
+  // Edited after load (to load it again with other sizes, say): the map keeps its own.
+  [visits.keySize, visits.valueSize] = [1, 8];
+  assert.deepEqual([map.spec.keySize, map.spec.valueSize], [64, 4096]);
+  assert.throws(() => ((map.spec as { keySize: number }).keySize = 1), TypeError, 'frozen');
+  assert.deepEqual([...map.keys()].map((each) => each.length), [64]);
+  assert.equal(map.lookup(key)?.length, 4096);
+
+  // A spec that does not describe the map behind the fd: the kernel's type and sizes win.
+  const perCpu = object.map('visits_per_cpu');
+  const wrong = new BpfMap({ ...spec.map('visits_per_cpu'), type: MapType.ARRAY, keySize: 1, valueSize: 1 }, perCpu.fd);
+  assert.deepEqual([wrong.spec.type, wrong.spec.keySize, wrong.spec.valueSize], [MapType.PERCPU_ARRAY, 4, 8]);
+  assert.throws(() => wrong.lookup(u32(0)), /per-CPU/, 'not a single-value buffer the kernel would overrun');
 });

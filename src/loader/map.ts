@@ -10,12 +10,19 @@ import { MapType } from '../object/maps.js';
 import { PerfBuffer, type PerfBufferOptions } from '../ringbuf/perf-buffer.js';
 import { RingBuffer } from '../ringbuf/ringbuf.js';
 import { UserRingBuffer } from '../ringbuf/user-ringbuf.js';
-import { closeFd, mapDelete, mapLookup, mapNextKey, mapUpdate, objPin } from '../syscall/index.js';
+import { closeFd, mapDelete, mapInfoByFd, mapLookup, mapNextKey, mapUpdate, objPin } from '../syscall/index.js';
 
 /** Map types whose every key holds one value per possible CPU. */
 const PER_CPU_TYPES: ReadonlySet<number> = new Set([MapType.PERCPU_HASH, MapType.PERCPU_ARRAY, MapType.LRU_PERCPU_HASH, MapType.PERCPU_CGROUP_STORAGE]);
 
 export class BpfMap {
+  /**
+   * A frozen copy of the spec the map was created from, with the kernel's own
+   * type, key size and value size: buffers handed to the kernel are sized
+   * from it, and the caller's spec may change (say, to load it again with
+   * other sizes) while this map lives.
+   */
+  readonly spec: Readonly<MapSpec>;
   private fdValue: number;
   private ring: RingBuffer | undefined;
   private perf: PerfBuffer | undefined;
@@ -25,10 +32,12 @@ export class BpfMap {
 
   /** @param btf the object's BTF, where the map's key and value types are */
   constructor(
-    readonly spec: Readonly<MapSpec>,
+    spec: Readonly<MapSpec>,
     fd: number,
     private readonly btf?: Btf,
   ) {
+    const info = mapInfoByFd(fd);
+    this.spec = Object.freeze({ ...spec, type: info.u32('type'), keySize: info.u32('key_size'), valueSize: info.u32('value_size') });
     this.fdValue = fd;
   }
 

@@ -193,18 +193,18 @@ function createMap(spec: MapSpec, btf: Btf | undefined, btfFd: number | undefine
     btf_key_type_id: withBtf ? spec.btfKeyTypeId : 0,
     btf_value_type_id: withBtf ? spec.btfValueTypeId : 0,
   });
-  const map = new BpfMap(spec, fd, btf);
   try {
+    const map = new BpfMap(spec, fd, btf);
     if (contents) {
       map.update(new Uint8Array(4), contents);
       // Read-only for programs and, once frozen, for user space too: the verifier may then trust the values.
       if (spec.data?.kind === 'rodata' || spec.data?.kind === 'kconfig') mapFreeze(fd);
     }
+    return map;
   } catch (error) {
-    map.close();
+    closeFd(fd);
     throw error;
   }
-  return map;
 }
 
 function createOrExplain(spec: MapSpec, attr: Parameters<typeof mapCreate>[0]): number {
