@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import { Btf, type CompositeType } from '../src/btf/btf.js';
+import { TsbpfError } from '../src/errors.js';
 import * as layoutModule from '../src/syscall/layout.js';
 import type { Field, FieldKind, Layout } from '../src/syscall/layout.js';
 
@@ -263,4 +264,21 @@ test('every layout holds its fields without overlap', () => {
       assert.ok(span.end <= layout.size, `${layoutName}: ${span.name} ends at ${span.end}, past the layout size ${layout.size}`);
     });
   }
+});
+
+test('a number that does not fit its field is a TsbpfError naming the field, never written cut down', () => {
+  const { Struct, mapElemAttr, testRunAttr } = layoutModule;
+  const attr = new Struct(testRunAttr);
+  for (const repeat of [-1, 2 ** 32 + 3, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 5n, '5']) {
+    assert.throws(() => attr.set('repeat', repeat as number), (e: unknown) => e instanceof TsbpfError && /^union bpf_attr test\.repeat: expected an integer from 0 to 4294967295, got /.test(e.message), String(repeat));
+  }
+  assert.equal(attr.set('repeat', 2 ** 32 - 1).u32('repeat'), 2 ** 32 - 1);
+  assert.equal(attr.set('repeat', 0).u32('repeat'), 0);
+
+  const elem = new Struct(mapElemAttr);
+  for (const flags of [-1, -1n, 2n ** 64n, 0.5, Number.NaN]) {
+    assert.throws(() => elem.set('flags', flags), (e: unknown) => e instanceof TsbpfError && /^union bpf_attr flags: expected an integer from 0 to 18446744073709551615/.test(e.message), String(flags));
+  }
+  assert.equal(elem.set('flags', 2n ** 64n - 1n).u64('flags'), 2n ** 64n - 1n);
+  assert.equal(elem.set('flags', 2 ** 53).u64('flags'), 2n ** 53n);
 });

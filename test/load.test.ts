@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ClosedError, NotFoundError, SyscallError, VerifierError } from '../src/errors.ts';
+import { ClosedError, NotFoundError, SyscallError, TsbpfError, VerifierError } from '../src/errors.ts';
 import { BpfObject } from '../src/loader/object.ts';
 import { MapType } from '../src/object/maps.ts';
 import { ObjectSpec } from '../src/object/spec.ts';
@@ -62,6 +62,32 @@ test('a ring buffer size that is not a power of two is refused before the kernel
   const spec = ObjectSpec.parse(programBytes('execsnoop'));
   spec.map('events').maxEntries = 3 * 4096;
   assert.throws(() => BpfObject.load(spec), /max_entries 12288 is not a power of two of at least one page/);
+});
+
+test('map sizes that do not fit the kernel\'s u32 fields are refused, never cut down (2^32 + 16 entries are not 16)', (t) => {
+  if (!needsRoot(t)) return;
+  for (const [field, value] of [['maxEntries', 2 ** 32 + 16], ['maxEntries', -1], ['keySize', 4.5], ['valueSize', Number.NaN], ['flags', 2 ** 32]] as const) {
+    const spec = ObjectSpec.parse(programBytes('map_values'));
+    spec.map('visits')[field] = value;
+    assert.throws(() => BpfObject.load(spec, { programs: [] }),
+      (e: unknown) => e instanceof TsbpfError && !(e instanceof SyscallError) && e.message === `map 'visits' ${field}: expected an integer from 0 to 4294967295, got ${value}`);
+  }
+  const ring = ObjectSpec.parse(programBytes('ringbuf_test'));
+  ring.map('ring').maxEntries = 2 ** 32 + 4096;
+  assert.throws(() => BpfObject.load(ring, { programs: [] }), /map 'ring' maxEntries: expected an integer/, 'not a 4 KiB ring');
+});
+
+test('testRun() options that do not fit a u32 are refused before the kernel runs anything', (t) => {
+  if (!needsRoot(t)) return;
+  using object = BpfObject.open(programPath('test_subprogs'), { programs: ['subprogs_socket_2'] });
+  const program = object.program('subprogs_socket_2');
+  const data = new Uint8Array(64);
+  // 2^32 + 3 would run 3 times; -1, 4294967295 times inside one system call.
+  for (const [option, value] of [['repeat', 2 ** 32 + 3], ['repeat', -1], ['repeat', 1.5], ['cpu', 2 ** 32], ['flags', -1]] as const) {
+    assert.throws(() => program.testRun({ data, [option]: value }),
+      (e: unknown) => e instanceof TsbpfError && e.message === `testRun() ${option}: expected an integer from 0 to 4294967295, got ${value}`);
+  }
+  assert.equal(program.testRun({ data, repeat: 3 }).retval, program.testRun({ data }).retval);
 });
 
 test('without privileges, loading fails with EPERM and says what is needed', (t) => {

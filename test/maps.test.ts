@@ -80,6 +80,21 @@ test('lookupValue() and decodedEntries() decode struct values with the object\'s
   assert.throws(() => visits.lookupValue('seven'), TsbpfError, 'a key that does not fit the BTF key type');
 });
 
+test('update flags that are not integers are refused naming the map', (t) => {
+  const fixture = open(t);
+  if (!fixture) return;
+  const { object } = fixture;
+  const visits = object.map('visits');
+  const value = new Uint8Array(visits.spec.valueSize);
+  for (const flags of [1.5, Number.NaN, -1]) {
+    assert.throws(() => visits.update(u32(0), value, flags), (e: unknown) => e instanceof TsbpfError && /^map 'visits' update flags: expected an integer/.test(e.message), String(flags));
+  }
+  const perCpu = object.map('visits_per_cpu');
+  assert.throws(() => perCpu.updatePerCpu(u32(0), possibleCpus().map(() => u64(0n)), 0.5), /map 'visits_per_cpu' update flags/);
+  visits.update(u32(0), value, 1 /* BPF_NOEXIST */);
+  assert.throws(() => visits.update(u32(0), value, 1), (e: unknown) => e instanceof TsbpfError && /EEXIST/.test(e.message), 'flags still reach the kernel');
+});
+
 test('maps without BTF types (legacy maps) refuse decoding with a clear error', (t) => {
   if (!needsRoot(t)) return;
   const object = BpfObject.open(programPath('test_legacy_mixed'));

@@ -21,7 +21,13 @@ test('a ring size that is not a power of two of at least a page is refused while
   assert.throws(() => checkRingSize(sized(MapType.RINGBUF, 2048)), /at least 4096/);
   assert.throws(() => checkRingSize(sized(MapType.USER_RINGBUF, 0)), /at least 4096/);
   assert.throws(() => checkRingSize(sized(MapType.RINGBUF, 3 * 4096)), /e\.g\. 8192 or 16384/);
+  // Sizes a u32 cannot hold, or that are not integers, are not cut down to one that passes.
+  assert.throws(() => checkRingSize(sized(MapType.RINGBUF, 2 ** 32 + 4096)), /max_entries 4294971392 .*at most 2147483648/);
+  assert.throws(() => checkRingSize(sized(MapType.RINGBUF, 2 ** 32)), ObjectError);
+  assert.throws(() => checkRingSize(sized(MapType.RINGBUF, 4096.5)), /e\.g\. 4096 or 8192/);
+  assert.throws(() => checkRingSize(sized(MapType.USER_RINGBUF, Number.NaN)), /at least 4096/);
   checkRingSize(sized(MapType.RINGBUF, 1 << 30));
+  checkRingSize(sized(MapType.RINGBUF, 2 ** 31));
   checkRingSize(sized(MapType.HASH, 12345)); // only rings are checked
 });
 

@@ -3,6 +3,7 @@
 import type { Btf } from '../btf/btf.js';
 import { compileDecoder } from '../btf/decoder.js';
 import { decodeValue, encodeValue } from '../btf/values.js';
+import { checkInteger } from '../check.js';
 import { possibleCpus } from '../cpus.js';
 import { ClosedError, TsbpfError } from '../errors.js';
 import type { MapSpec } from '../object/maps.js';
@@ -67,7 +68,7 @@ export class BpfMap {
     this.checkKey(key);
     this.refusePerCpu('update', 'updatePerCpu');
     this.checkValue(value);
-    mapUpdate(this.fd, key, value, flags);
+    mapUpdate(this.fd, key, value, this.checkFlags(flags));
   }
 
   /**
@@ -92,7 +93,7 @@ export class BpfMap {
       this.checkValue(value);
       all.set(value, cpu * stride);
     });
-    mapUpdate(this.fd, key, all, flags);
+    mapUpdate(this.fd, key, all, this.checkFlags(flags));
   }
 
   /**
@@ -185,6 +186,10 @@ export class BpfMap {
 
   private checkValue(value: Uint8Array): void {
     if (value.length !== this.spec.valueSize) throw new TsbpfError(`map '${this.name}': value is ${value.length} bytes, expected ${this.spec.valueSize}`);
+  }
+
+  private checkFlags(flags: number): number {
+    return checkInteger(flags, 0, Number.MAX_SAFE_INTEGER, `map '${this.name}' update flags`);
   }
 
   /** The kernel reads and writes a per-CPU map's values as one buffer: a slot per possible CPU, each rounded up to 8 bytes. */

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import type { Btf } from '../btf/btf.js';
 import { decodeValue, encodeValue } from '../btf/values.js';
+import { checkInteger, U32_MAX } from '../check.js';
 import { getByName, SyscallError, TsbpfError, VerifierError } from '../errors.js';
 import { attachBtfId, needsAttachBtfId } from '../object/attach-target.js';
 import { applyCoreRelocations, describeCoreFailure, POISON_HELPER, type CoreFailure } from '../object/core.js';
@@ -171,7 +172,12 @@ function maxEntries(spec: MapSpec): number {
   return Math.max(...possibleCpus()) + 1;
 }
 
+/** MapSpec fields the kernel takes as u32s. */
+const U32_MAP_FIELDS = ['type', 'keySize', 'valueSize', 'maxEntries', 'flags', 'numaNode', 'btfKeyTypeId', 'btfValueTypeId'] as const;
+
 function createMap(spec: MapSpec, btf: Btf | undefined, btfFd: number | undefined, contents: Uint8Array | undefined): BpfMap {
+  // A spec edited after parsing can hold anything: 2^32 + 16 entries must not become 16, nor a 4.5-byte key 4.
+  for (const field of U32_MAP_FIELDS) checkInteger(spec[field], 0, U32_MAX, `map '${spec.name}' ${field}`);
   if (spec.type === MapType.RINGBUF || spec.type === MapType.USER_RINGBUF) {
     // Checked again: a spec can be changed after parsing. A power of two of at least a page is a multiple of the page size.
     checkRingSize(spec);

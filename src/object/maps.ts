@@ -177,6 +177,8 @@ export function dataKind(sectionName: string): Exclude<DataKind, 'kconfig'> | un
 
 // The smallest page size Linux has; the running one is checked at load.
 const MIN_PAGE_SIZE = 4096;
+// The largest power of two max_entries (a u32) holds.
+const MAX_RING_SIZE = 2 ** 31;
 
 /**
  * Ring buffer sizes the kernel can never accept, refused while parsing: a
@@ -185,9 +187,10 @@ const MIN_PAGE_SIZE = 4096;
 export function checkRingSize(map: MapSpec): void {
   if (map.type !== MapType.RINGBUF && map.type !== MapType.USER_RINGBUF) return;
   const size = map.maxEntries;
-  if (size < MIN_PAGE_SIZE || (size & (size - 1)) !== 0) {
-    const smaller = 2 ** Math.floor(Math.log2(Math.max(size, 1)));
-    const suggestion = size < MIN_PAGE_SIZE ? `at least ${MIN_PAGE_SIZE}` : `e.g. ${smaller} or ${smaller * 2}`;
+  // The range first: `&` works on int32s, where 2^32 + 4096 is 4096.
+  if (!(Number.isInteger(size) && size >= MIN_PAGE_SIZE && size <= MAX_RING_SIZE) || (size & (size - 1)) !== 0) {
+    const smaller = 2 ** Math.floor(Math.log2(Math.min(size, MAX_RING_SIZE)));
+    const suggestion = !(size >= MIN_PAGE_SIZE) ? `at least ${MIN_PAGE_SIZE}` : smaller === MAX_RING_SIZE ? `at most ${MAX_RING_SIZE}` : `e.g. ${smaller} or ${smaller * 2}`;
     throw new ObjectError(`ring buffer '${map.name}': max_entries ${size} is not a power of two of at least one page (${suggestion})`);
   }
 }

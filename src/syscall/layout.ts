@@ -2,6 +2,7 @@
 // bpf_attr each command uses, struct bpf_map_info, struct perf_event_attr.
 // Each field names its C member so test/layout.test.ts can compare every
 // offset with the uapi header (offsetof) and with the running kernel's BTF.
+import { checkInteger, checkU64, U32_MAX } from '../check.js';
 import { addressOf } from './libc.js';
 
 /** u32/u64: integers; ptr: a user pointer (__aligned_u64); name: char[16]; bits: a bitfield word (no offsetof). */
@@ -267,6 +268,7 @@ export class Struct<L extends Layout> {
     }
   }
 
+  /** Writes a field; a number that does not fit it is a TsbpfError naming the field, never cut down to one that does. */
   set(name: keyof L['fields'] & string, value: FieldValue): this {
     const field = this.layout.fields[name] as Field;
     const { offset, kind } = field;
@@ -274,13 +276,14 @@ export class Struct<L extends Layout> {
       this.bytes.fill(0, offset, offset + fieldSize(kind));
       return this;
     }
+    const what = `${this.layout.struct} ${field.member}`;
     switch (kind) {
       case 'u32':
-        this.bytes.writeUInt32LE(Number(value) >>> 0, offset);
+        this.bytes.writeUInt32LE(checkInteger(value, 0, U32_MAX, what), offset);
         break;
       case 'u64':
       case 'bits':
-        this.bytes.writeBigUInt64LE(BigInt.asUintN(64, BigInt(value as number | bigint)), offset);
+        this.bytes.writeBigUInt64LE(checkU64(value, what), offset);
         break;
       case 'ptr':
         if (value instanceof Uint8Array) {
