@@ -19,6 +19,12 @@ export function checkU64(value: unknown, what: string): bigint {
   throw outOfRange(value, 0, U64_MAX, what);
 }
 
+/** `value` if it is a Uint8Array (a Buffer is one): bytes to hand the kernel, never a value taken for an address. */
+export function checkBytes(value: unknown, what: string): Uint8Array {
+  if (value instanceof Uint8Array) return value;
+  throw new TsbpfError(`${what}: expected a Uint8Array (a Buffer is one), got ${describe(value)}`);
+}
+
 function outOfRange(value: unknown, min: number | bigint, max: number | bigint, what: string): TsbpfError {
   return new TsbpfError(`${what}: expected an integer from ${min} to ${max}, got ${describe(value)}`);
 }

@@ -282,3 +282,16 @@ test('a number that does not fit its field is a TsbpfError naming the field, nev
   assert.equal(elem.set('flags', 2n ** 64n - 1n).u64('flags'), 2n ** 64n - 1n);
   assert.equal(elem.set('flags', 2 ** 53).u64('flags'), 2n ** 53n);
 });
+
+test('a pointer field takes only a Uint8Array: no other value becomes an address', () => {
+  const { Struct, mapElemAttr } = layoutModule;
+  const elem = new Struct(mapElemAttr);
+  for (const key of [4096, 4096n, '4096', [4096], new Uint32Array(1), new DataView(new ArrayBuffer(4)), new ArrayBuffer(4), {}]) {
+    assert.throws(() => elem.set('key', key as Uint8Array), (e: unknown) => e instanceof TsbpfError && /^union bpf_attr key: expected a Uint8Array \(a Buffer is one\), got /.test(e.message), String(key));
+    assert.equal(elem.u64('key'), 0n, 'nothing written');
+  }
+  assert.notEqual(elem.set('key', Buffer.alloc(4)).u64('key'), 0n);
+  assert.notEqual(elem.set('key', new Uint8Array(4)).u64('key'), 0n);
+  assert.equal(elem.set('key', new Uint8Array(0)).u64('key'), 0n, 'no bytes: a null pointer');
+  assert.equal(elem.set('key', null).u64('key'), 0n);
+});

@@ -90,6 +90,19 @@ test('testRun() options that do not fit a u32 are refused before the kernel runs
   assert.equal(program.testRun({ data, repeat: 3 }).retval, program.testRun({ data }).retval);
 });
 
+test('testRun() buffers that are not Uint8Arrays are refused, not taken for addresses', (t) => {
+  if (!needsRoot(t)) return;
+  using object = BpfObject.open(programPath('test_subprogs'), { programs: ['subprogs_socket_2'] });
+  const program = object.program('subprogs_socket_2');
+  const data = new Uint8Array(64);
+  for (const [option, value, kind] of [['dataOut', [4096], 'Array'], ['data', new DataView(new ArrayBuffer(64)), 'DataView'], ['context', new Uint32Array(4), 'Uint32Array'], ['contextOut', new ArrayBuffer(16), 'ArrayBuffer'], ['dataOut', '4096', '"4096"']] as const) {
+    assert.throws(() => program.testRun({ data, [option]: value }),
+      (e: unknown) => e instanceof TsbpfError && e.message === `testRun() ${option}: expected a Uint8Array (a Buffer is one), got ${kind}`);
+  }
+  const dataOut = Buffer.alloc(64);
+  assert.equal(program.testRun({ data, dataOut }).dataSizeOut, 64, 'a Buffer is a Uint8Array');
+});
+
 test('without privileges, loading fails with EPERM and says what is needed', (t) => {
   const script = fileURLToPath(new URL('./fixtures/load-execsnoop.ts', import.meta.url));
   // As root, drop to nobody for the child; otherwise we already are unprivileged.

@@ -95,6 +95,23 @@ test('update flags that are not integers are refused naming the map', (t) => {
   assert.throws(() => visits.update(u32(0), value, 1), (e: unknown) => e instanceof TsbpfError && /EEXIST/.test(e.message), 'flags still reach the kernel');
 });
 
+test('keys and values that are not Uint8Arrays are refused, not taken for addresses', (t) => {
+  const fixture = open(t);
+  if (!fixture) return;
+  const visits = fixture.object.map('visits');
+  const value = new Uint8Array(visits.spec.valueSize);
+  // Each has a length of 4, the key size: only its type tells it from a key.
+  const keys: unknown[] = [[0, 0, 0, 0], '4096', new Uint32Array(4), Object.assign(new DataView(new ArrayBuffer(4)), { length: 4 })];
+  for (const key of keys) {
+    const refused = (e: unknown) => e instanceof TsbpfError && /^map 'visits' key: expected a Uint8Array/.test(e.message);
+    assert.throws(() => visits.lookup(key as Uint8Array), refused, String(key));
+    assert.throws(() => visits.update(key as Uint8Array, value), refused, String(key));
+    assert.throws(() => visits.delete(key as Uint8Array), refused, String(key));
+  }
+  assert.throws(() => visits.update(u32(0), new Uint32Array(visits.spec.valueSize) as unknown as Uint8Array), /^TsbpfError: map 'visits' value: expected a Uint8Array/);
+  assert.deepEqual([...visits.keys()], [], 'nothing written');
+});
+
 test('maps without BTF types (legacy maps) refuse decoding with a clear error', (t) => {
   if (!needsRoot(t)) return;
   const object = BpfObject.open(programPath('test_legacy_mixed'));

@@ -172,6 +172,15 @@ test('sizes the ring can never take are RecordSizeErrors', () => {
   assert.equal(new UserRingProducer({ ...plainRing(2 ** 26).memory }).maxRecordSize, 0xffffff, 'the kernel drains at most 2^24 - 1 bytes per record');
 });
 
+test('write() takes only a Uint8Array: a string or an array has a length but would copy in as zeros', () => {
+  const { producer, memory } = plainRing(4096);
+  for (const bytes of ['hello', [1, 2, 3], new Uint16Array(2), {}]) {
+    assert.throws(() => producer.write(bytes as Uint8Array), (e: unknown) => e instanceof TsbpfError && /^test ring write\(\): expected a Uint8Array/.test(e.message), String(bytes));
+  }
+  assert.equal(memory.producerPos[0], 0n, 'nothing reserved');
+  assert.equal(producer.write(Buffer.from('hello')), true);
+});
+
 test('finishing a record twice is refused; after close everything is ClosedError', () => {
   const { producer } = plainRing(4096);
   const record = producer.reserve(8)!;

@@ -3,7 +3,7 @@
 import type { Btf } from '../btf/btf.js';
 import { compileDecoder } from '../btf/decoder.js';
 import { decodeValue, encodeValue } from '../btf/values.js';
-import { checkInteger } from '../check.js';
+import { checkBytes, checkInteger } from '../check.js';
 import { possibleCpus } from '../cpus.js';
 import { ClosedError, TsbpfError } from '../errors.js';
 import type { MapSpec } from '../object/maps.js';
@@ -181,10 +181,12 @@ export class BpfMap {
   }
 
   private checkKey(key: Uint8Array): void {
+    checkBytes(key, `map '${this.name}' key`);
     if (key.length !== this.spec.keySize) throw new TsbpfError(`map '${this.name}': key is ${key.length} bytes, expected ${this.spec.keySize}`);
   }
 
   private checkValue(value: Uint8Array): void {
+    checkBytes(value, `map '${this.name}' value`);
     if (value.length !== this.spec.valueSize) throw new TsbpfError(`map '${this.name}': value is ${value.length} bytes, expected ${this.spec.valueSize}`);
   }
 

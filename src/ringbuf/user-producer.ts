@@ -14,6 +14,7 @@
 // Several records may be reserved at once and finished in any order, but a
 // record left reserved holds back every record after it: the kernel never
 // drains past it, and the ring eventually fills up behind it.
+import { checkBytes } from '../check.js';
 import { ClosedError, RingCorruptionError, TsbpfError } from '../errors.js';
 import { RINGBUF_BUSY_BIT, RINGBUF_DISCARD_BIT, RINGBUF_HEADER_SIZE, type RingMemory } from './consumer.js';
 
@@ -189,7 +190,8 @@ export class UserRingProducer {
 
   /** reserve + copy + submit; false when the ring is too full now. */
   write(bytes: Uint8Array): boolean {
-    const record = this.reserve(bytes.length);
+    // A string or an array has a length too, but copies in as zeros.
+    const record = this.reserve(checkBytes(bytes, `${this.what} write()`).length);
     if (!record) return false;
     this.bytes.set(bytes, record.offset);
     record.submit();

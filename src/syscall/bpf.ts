@@ -1,6 +1,6 @@
 // bpf(2), one function per command tsbpf uses. Each takes plain values,
 // fills the attr through its layout and throws a typed error on failure.
-import { checkInteger, U32_MAX } from '../check.js';
+import { checkBytes, checkInteger, U32_MAX } from '../check.js';
 import { decodeCString } from '../cstring.js';
 import { SyscallError, TsbpfError, VerifierError } from '../errors.js';
 import { errnoName, fail, lastErrno, raw, SYS } from './libc.js';
@@ -257,6 +257,9 @@ export interface TestRunResult {
 export function progTestRun(fd: number, options: TestRunOptions): TestRunResult {
   // u32 fields: -1 repeats would be 4294967295 runs inside one system call, with the event loop stuck in it.
   for (const name of ['repeat', 'flags', 'cpu'] as const) checkInteger(options[name] ?? 0, 0, U32_MAX, `testRun() ${name}`);
+  for (const name of ['data', 'dataOut', 'context', 'contextOut'] as const) {
+    if (options[name] !== undefined) checkBytes(options[name], `testRun() ${name}`);
+  }
   const attr = new Struct(testRunAttr, {
     prog_fd: fd,
     data_in: options.data,

@@ -2,7 +2,7 @@
 // bpf_attr each command uses, struct bpf_map_info, struct perf_event_attr.
 // Each field names its C member so test/layout.test.ts can compare every
 // offset with the uapi header (offsetof) and with the running kernel's BTF.
-import { checkInteger, checkU64, U32_MAX } from '../check.js';
+import { checkBytes, checkInteger, checkU64, U32_MAX } from '../check.js';
 import { addressOf } from './libc.js';
 
 /** u32/u64: integers; ptr: a user pointer (__aligned_u64); name: char[16]; bits: a bitfield word (no offsetof). */
@@ -268,7 +268,11 @@ export class Struct<L extends Layout> {
     }
   }
 
-  /** Writes a field; a number that does not fit it is a TsbpfError naming the field, never cut down to one that does. */
+  /**
+   * Writes a field. A number that does not fit it, or a pointer to anything
+   * but a Uint8Array, is a TsbpfError naming the field: never a number cut
+   * down to one that fits, nor a value taken for an address.
+   */
   set(name: keyof L['fields'] & string, value: FieldValue): this {
     const field = this.layout.fields[name] as Field;
     const { offset, kind } = field;
@@ -285,14 +289,12 @@ export class Struct<L extends Layout> {
       case 'bits':
         this.bytes.writeBigUInt64LE(checkU64(value, what), offset);
         break;
-      case 'ptr':
-        if (value instanceof Uint8Array) {
-          this.pinned.push(value);
-          this.bytes.writeBigUInt64LE(value.byteLength ? addressOf(value) : 0n, offset);
-        } else {
-          this.bytes.writeBigUInt64LE(BigInt(value as number | bigint), offset);
-        }
+      case 'ptr': {
+        const bytes = checkBytes(value, what);
+        this.pinned.push(bytes);
+        this.bytes.writeBigUInt64LE(bytes.byteLength ? addressOf(bytes) : 0n, offset);
         break;
+      }
       case 'name': {
         const text = Buffer.from(String(value), 'latin1');
         this.bytes.fill(0, offset, offset + 16);
