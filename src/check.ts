@@ -25,6 +25,12 @@ export function checkBytes(value: unknown, what: string): Uint8Array {
   throw new TsbpfError(`${what}: expected a Uint8Array (a Buffer is one), got ${describe(value)}`);
 }
 
+/** `value` if it is a path the kernel will read as given: a non-empty string, without a NUL byte (a C string ends at the first). */
+export function checkPath(value: unknown, what: string): string {
+  if (typeof value === 'string' && value !== '' && !value.includes('\0')) return value;
+  throw new TsbpfError(`${what} ${describe(value)} is not a path (a non-empty string without NUL bytes)`);
+}
+
 function outOfRange(value: unknown, min: number | bigint, max: number | bigint, what: string): TsbpfError {
   return new TsbpfError(`${what}: expected an integer from ${min} to ${max}, got ${describe(value)}`);
 }

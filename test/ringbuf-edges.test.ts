@@ -1,7 +1,7 @@
 // Ring buffer edge cases: sizes refused while parsing, the largest record a
 // ring takes, overwrite mode, and a pinned ring picked up where it was left.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { test } from 'node:test';
 import { ObjectError, TsbpfError, UnsupportedError } from '../src/errors.ts';
 import { ensureBpffs, BPFFS_ROOT } from '../src/attach/bpffs.ts';
@@ -116,4 +116,22 @@ test('a pinned ring opened again starts from the positions in shared memory', (t
   assert.equal(again.consume(collect), 6);
   assert.deepEqual(seqs, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 'nothing delivered twice, nothing skipped');
   assert.throws(() => RingBuffer.openPinned(`${dir}/nothing-here`), /BPF_OBJ_GET\) failed: ENOENT/);
+});
+
+test('a pin path with a NUL byte is refused: the kernel would read the path only up to it', (t) => {
+  if (!needsRoot(t)) return;
+  ensureBpffs(BPFFS_ROOT);
+  const dir = mkdtempSync(`${BPFFS_ROOT}/tsbpf-ring-`);
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const object = BpfObject.open(programPath('ringbuf_multi'));
+  t.after(() => object.close());
+  const ring = object.map('ring_a');
+  const refused = (e: unknown) => e instanceof TsbpfError && /^pin(ned)? path ".*\\u0000.*" is not a path/.test(e.message);
+  assert.throws(() => ring.pin(`${dir}/ring_a\0/../../elsewhere`), refused);
+  assert.throws(() => object.program('produce').pin(`${dir}/produce\0`), refused);
+  assert.deepEqual(readdirSync(dir), [], 'nothing pinned at the path cut at the NUL');
+
+  ring.pin(`${dir}/ring_a`);
+  assert.throws(() => RingBuffer.openPinned(`${dir}/ring_a\0anything`), refused, 'not the ring at the path cut at the NUL');
+  assert.throws(() => ring.pin(''), /^TsbpfError: pin path "" is not a path/);
 });

@@ -4,6 +4,7 @@
 // process that runs the binary or in one; the program attached as to a
 // tracepoint.
 import { readFileSync } from 'node:fs';
+import { checkPath } from '../check.js';
 import { ElfFile } from '../elf/elf.js';
 import { ElfError, TsbpfError } from '../errors.js';
 import { closeFd } from '../syscall/index.js';
@@ -47,9 +48,8 @@ export function parseUprobeTarget(section: string, target: string | undefined): 
 }
 
 export function attachUprobe(programFd: number, target: UprobeTarget): Link {
-  const { binary } = target;
+  const binary = checkPath(target.binary, 'uprobe: binary');
   const retprobe = target.retprobe ?? false;
-  if (typeof binary !== 'string' || binary === '' || binary.includes('\0')) throw new TsbpfError(`uprobe: binary ${JSON.stringify(binary)} is not a path`);
   if (target.function === undefined && target.offset === undefined) throw new TsbpfError(`uprobe on ${binary}: give a function, an offset, or both`);
   if (target.function !== undefined && (typeof target.function !== 'string' || target.function === '')) {
     throw new TsbpfError(`uprobe on ${binary}: function ${JSON.stringify(target.function)} is not a name`);

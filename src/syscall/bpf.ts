@@ -1,6 +1,6 @@
 // bpf(2), one function per command tsbpf uses. Each takes plain values,
 // fills the attr through its layout and throws a typed error on failure.
-import { checkBytes, checkInteger, U32_MAX } from '../check.js';
+import { checkBytes, checkInteger, checkPath, U32_MAX } from '../check.js';
 import { decodeCString } from '../cstring.js';
 import { SyscallError, TsbpfError, VerifierError } from '../errors.js';
 import { errnoName, fail, lastErrno, raw, SYS } from './libc.js';
@@ -288,10 +288,10 @@ export function rawTracepointOpen(name: string | null, progFd: number): number {
 }
 
 export function objPin(fd: number, path: string): void {
-  bpf('OBJ_PIN', new Struct(objPinAttr, { pathname: Buffer.from(`${path}\0`), bpf_fd: fd }), path);
+  bpf('OBJ_PIN', new Struct(objPinAttr, { pathname: Buffer.from(`${checkPath(path, 'pin path')}\0`), bpf_fd: fd }), path);
 }
 
 export function objGet(path: string, flags = 0): number {
-  return bpf('OBJ_GET', new Struct(objPinAttr, { pathname: Buffer.from(`${path}\0`), file_flags: flags }), path);
+  return bpf('OBJ_GET', new Struct(objPinAttr, { pathname: Buffer.from(`${checkPath(path, 'pinned path')}\0`), file_flags: flags }), path);
 }
 
