@@ -6,7 +6,7 @@
 //   node --import tsx bench/btf-parse.ts --mode warm [--rounds 30] [--warmup 5]
 //   node --expose-gc --import tsx bench/btf-parse.ts --mode memory
 //
-// One parse is mapOrRead(path) (as the loader gets the kernel's BTF: mapped,
+// One parse is readBtfBytes(path) (as the loader gets the kernel's BTF: mapped,
 // or read where mapping fails) + new Btf(bytes) + typeByName('task_struct',
 // 'struct'). `cold` times the first parse of this process, from before
 // reading (mapping) to after the lookup: node's start-up and loading the modules
@@ -21,7 +21,7 @@ import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { Btf } from '../src/btf/btf.ts';
-import { KERNEL_BTF_PATH, mapOrRead } from '../src/loader/kernel-btf.ts';
+import { KERNEL_BTF_PATH, readBtfBytes } from '../src/loader/kernel-btf.ts';
 import { nowNs, summarize, timedRounds } from './stats.ts';
 
 const { values: args } = parseArgs({
@@ -47,7 +47,7 @@ interface Sample {
 /** One timed parse + lookup; the Btf comes back apart so that samples kept for statistics do not keep it alive. */
 function parseOnce(): [Sample, Btf] {
   const start = nowNs();
-  const bytes = mapOrRead(path);
+  const bytes = readBtfBytes(path);
   const read = nowNs();
   const btf = new Btf(bytes);
   const indexed = nowNs();

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, truncateSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { Btf } from '../src/btf/btf.ts';
 import { parseBtfExt } from '../src/btf/ext.ts';
@@ -7,6 +9,7 @@ import { decodeValue, encodeValue } from '../src/btf/values.ts';
 import { encodeBtf } from '../src/btf/writer.ts';
 import { ElfFile } from '../src/elf/elf.ts';
 import { BtfError } from '../src/errors.ts';
+import { KERNEL_BTF_PATH, loadBtfFile } from '../src/loader/kernel-btf.ts';
 import { programBytes } from './helpers.ts';
 
 function objectBtf(name: string): { btf: Btf; ext: Uint8Array } {
@@ -126,6 +129,21 @@ test('parses every type of the running kernel BTF', (t) => {
   const parent = task.members.find((m) => m.name === 'real_parent')!;
   assert.equal(btf.skipQualifiers(parent.type).kind, 'ptr');
   assert.equal(btf.sizeof(btf.typeByName('bpf_attr', 'union')!.id) >= 120, true);
+});
+
+test('a BTF file given by path is copied, not mapped: cut short afterwards, it cannot kill the process with SIGBUS', (t) => {
+  if (!existsSync(KERNEL_BTF_PATH)) return t.skip(`this kernel exposes no BTF at ${KERNEL_BTF_PATH}`);
+  const dir = mkdtempSync(join(tmpdir(), 'tsbpf-btf-'));
+  try {
+    const path = join(dir, 'vmlinux');
+    copyFileSync(KERNEL_BTF_PATH, path);
+    const btf = loadBtfFile(path);
+    truncateSync(path, 0);
+    // Parsing is lazy: the lookup reads the types only now.
+    assert.equal(btf.typeByName('task_struct', 'struct')?.id, loadBtfFile().typeByName('task_struct', 'struct')?.id);
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
 });
 
 test('every kind of the kernel BTF round-trips: decode, encode, decode again gives the same types', (t) => {

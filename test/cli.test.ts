@@ -36,6 +36,9 @@ test('inspect prints text, and refuses what is not an object', () => {
   const bad = tsbpf('inspect', cli);
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /not an ELF file/);
+  const device = tsbpf('inspect', '/dev/zero');
+  assert.equal(device.status, 1);
+  assert.match(device.stderr, /inspect: \/dev\/zero is a character device, not a file/);
 });
 
 test('load --pin pins every program and map in bpffs, like bpftool prog loadall', (t) => {

@@ -2,9 +2,12 @@
 // everything that can go wrong on the way.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, rmSync, truncateSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ClosedError, NotFoundError, SyscallError, TsbpfError, VerifierError } from '../src/errors.ts';
+import { ClosedError, ElfError, NotFoundError, SyscallError, TsbpfError, VerifierError } from '../src/errors.ts';
 import { BpfObject } from '../src/loader/object.ts';
 import { MapType } from '../src/object/maps.ts';
 import { ObjectSpec } from '../src/object/spec.ts';
@@ -116,4 +119,45 @@ test('without privileges, loading fails with EPERM and says what is needed', (t)
   const result = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', ...asNobody });
   assert.equal(result.status, 3, result.stderr);
   assert.match(result.stdout, /SyscallError bpf\(BPF_\w+\) failed: EPERM .*needs root, or CAP_BPF and CAP_PERFMON/);
+});
+
+test('a path to a device, a FIFO or a directory is a TsbpfError at once for every reader of a caller\'s file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsbpf-files-'));
+  try {
+    const fifo = join(dir, 'fifo');
+    const made = spawnSync('mkfifo', [fifo], { encoding: 'utf8' });
+    assert.equal(made.status, 0, made.stderr);
+    const script = fileURLToPath(new URL('./fixtures/read-non-files.ts', import.meta.url));
+    // Unfixed, the readers block on the FIFO's open and fill memory from /dev/zero: the timeout ends that.
+    const result = spawnSync(process.execPath, ['--import', 'tsx', script, '/dev/zero', fifo, dir], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(result.signal, null, `the readers did not finish: ${result.error}`);
+    assert.equal(result.status, 0, result.stderr);
+    const kinds: Record<string, string> = { '/dev/zero': 'a character device', [fifo]: 'a FIFO', [dir]: 'a directory' };
+    const outcomes: { reader: string; path: string; typed: boolean; error: string }[] = JSON.parse(result.stdout);
+    assert.equal(outcomes.length, 4 * 3);
+    for (const { reader, path, typed, error } of outcomes) {
+      assert.ok(typed, `${reader} on ${path}: ${error}`);
+      assert.ok(error.includes(`: ${path} is ${kinds[path]}, not a file`), `${reader} on ${path}: ${error}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
+
+test('object files are read as long as fstat says, no further: missing, too big, shorter than said, or sized 0', () => {
+  assert.throws(() => BpfObject.open('/no/such/object.o'), (e: unknown) => e instanceof TsbpfError && e.message === 'BPF object: cannot read /no/such/object.o (ENOENT)');
+  const dir = mkdtempSync(join(tmpdir(), 'tsbpf-files-'));
+  try {
+    // Sparse: 3 GiB by its size, no blocks on disk.
+    const huge = join(dir, 'huge.o');
+    closeSync(openSync(huge, 'w'));
+    truncateSync(huge, 3 * 2 ** 30);
+    assert.throws(() => BpfObject.open(huge), (e: unknown) => e instanceof TsbpfError && /huge\.o has 3221225472 bytes, more than tsbpf reads/.test(e.message));
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+  // A sysfs attribute reports a page and ends sooner, as a file cut short while being read does.
+  assert.throws(() => BpfObject.open('/sys/devices/system/cpu/online'), (e: unknown) => e instanceof TsbpfError && /online ended after \d+ of the \d+ bytes fstat reported/.test(e.message));
+  // procfs reports 0 bytes and has more: read as empty, not followed for as long as it goes on.
+  assert.throws(() => BpfObject.open('/proc/self/status'), ElfError);
 });

@@ -3,10 +3,10 @@
 // function's offset in the binary's file (from its ELF symbols), in every
 // process that runs the binary or in one; the program attached as to a
 // tracepoint.
-import { readFileSync } from 'node:fs';
 import { checkPath } from '../check.js';
 import { ElfFile } from '../elf/elf.js';
 import { ElfError, TsbpfError } from '../errors.js';
+import { readRegularFile } from '../regular-file.js';
 import { closeFd } from '../syscall/index.js';
 import type { Link } from './link.js';
 import { openProbeEvent } from './probe-pmu.js';
@@ -26,12 +26,7 @@ export interface UprobeTarget {
 
 /** Where `name` starts in the file `binary`; errors name the binary. */
 function functionOffset(binary: string, name: string): number {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(binary);
-  } catch (error) {
-    throw new TsbpfError(`uprobe: cannot read ${binary} (${(error as NodeJS.ErrnoException).code ?? String(error)})`, { cause: error });
-  }
+  const bytes = readRegularFile(binary, 'uprobe');
   try {
     return new ElfFile(bytes).functionFileOffset(name);
   } catch (error) {

@@ -9,6 +9,7 @@ import { encodeValue } from '../btf/values.js';
 import { TsbpfError } from '../errors.js';
 import type { ExternSpec } from '../object/externs.js';
 import type { ObjectSpec } from '../object/spec.js';
+import { readRegularFile } from '../regular-file.js';
 
 /** A configuration as `CONFIG_NAME → value` (`y`, `m`, a number, or a quoted string), or a config file path. */
 export type KernelConfig = string | Readonly<Record<string, string>>;
@@ -30,8 +31,8 @@ function builtinValues(): Record<string, string> {
 }
 
 function readConfigFile(path: string): string {
-  const bytes = readFileSync(path);
-  return (path.endsWith('.gz') ? gunzipSync(bytes) : bytes).toString('utf8');
+  const bytes = readRegularFile(path, 'kernel config');
+  return new TextDecoder().decode(path.endsWith('.gz') ? gunzipSync(bytes) : bytes);
 }
 
 /** CONFIG_* lines of a kernel config (`# CONFIG_X is not set` means n). */

@@ -1,9 +1,7 @@
 // The running kernel's BTF, parsed once per process and only when needed.
-import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
-import { SyscallError } from '../errors.js';
-import { mapFileForever } from '../syscall/index.js';
 import { Btf } from '../btf/btf.js';
 import { TsbpfError } from '../errors.js';
+import { readRegularFile } from '../regular-file.js';
 
 export const KERNEL_BTF_PATH = '/sys/kernel/btf/vmlinux';
 const cache = new Map<string, Btf>();
@@ -12,33 +10,22 @@ const cache = new Map<string, Btf>();
 export function loadBtfFile(path = KERNEL_BTF_PATH): Btf {
   let btf = cache.get(path);
   if (!btf) {
-    let bytes: Uint8Array;
-    try {
-      bytes = mapOrRead(path);
-    } catch (error) {
-      const reason = (error as NodeJS.ErrnoException).code ?? String(error);
-      throw new TsbpfError(`cannot read BTF from ${path} (${reason}); this kernel may lack CONFIG_DEBUG_INFO_BTF — pass a BTF file for CO-RE instead`);
-    }
-    btf = new Btf(bytes);
+    btf = new Btf(readBtfBytes(path));
     cache.set(path, btf);
   }
   return btf;
 }
 
-/** Maps the file (the kernel's BTF can be mapped since 6.16), or reads it where it cannot be. */
-export function mapOrRead(path: string): Uint8Array {
-  const fd = openSync(path, 'r');
+/**
+ * The bytes of a BTF file. The kernel's is mapped (possible since 6.16; read
+ * where it is not): it never changes. Other files are read, as a mapped file
+ * cut short later would crash the process.
+ */
+export function readBtfBytes(path: string): Uint8Array {
+  if (path !== KERNEL_BTF_PATH) return readRegularFile(path, 'BTF');
   try {
-    const { size } = fstatSync(fd);
-    if (size > 0) {
-      try {
-        return mapFileForever(fd, size, path);
-      } catch (error) {
-        if (!(error instanceof SyscallError)) throw error;
-      }
-    }
-    return readFileSync(fd);
-  } finally {
-    closeSync(fd);
+    return readRegularFile(path, 'kernel BTF', { mapForever: true });
+  } catch (error) {
+    throw new TsbpfError(`${(error as Error).message}; this kernel may lack CONFIG_DEBUG_INFO_BTF — pass a BTF file for CO-RE instead`, { cause: error });
   }
 }

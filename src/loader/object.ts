@@ -1,7 +1,6 @@
 // ObjectSpec → live kernel objects: BTF, maps (global data filled in and
 // `.rodata` frozen), then programs (CO-RE against the target BTF, map
 // references patched with fds), in that order.
-import { readFileSync } from 'node:fs';
 import type { Btf } from '../btf/btf.js';
 import { decodeValue, encodeValue } from '../btf/values.js';
 import { checkInteger, U32_MAX } from '../check.js';
@@ -14,6 +13,7 @@ import { checkRingSize, MapType, type MapSpec } from '../object/maps.js';
 import type { ProgramSpec } from '../object/spec.js';
 import { ObjectSpec } from '../object/spec.js';
 import { possibleCpus } from '../cpus.js';
+import { readRegularFile } from '../regular-file.js';
 import type { PerfBuffer, PerfBufferOptions } from '../ringbuf/perf-buffer.js';
 import { BPF_F_RB_OVERWRITE, type RingBuffer } from '../ringbuf/ringbuf.js';
 import type { UserRingBuffer } from '../ringbuf/user-ringbuf.js';
@@ -51,7 +51,7 @@ export class BpfObject {
 
   /** Reads, parses and loads a BPF object file. */
   static open(path: string, options: LoadOptions = {}): BpfObject {
-    return BpfObject.load(ObjectSpec.parse(readFileSync(path)), options);
+    return BpfObject.load(ObjectSpec.parse(readRegularFile(path, 'BPF object')), options);
   }
 
   static load(spec: ObjectSpec, options: LoadOptions = {}): BpfObject {
