@@ -222,3 +222,32 @@ test('membership: duplicates refused, remove(), closed rings leave the set, use 
   assert.throws(() => set.consume(), ClosedError);
   assert.rejects(set.poll(10), ClosedError);
 });
+
+test('a ring closed while in a set leaves it before its fd is closed: a new ring that gets the same fd number is still woken for', async (t) => {
+  if (!needsRoot(t)) return;
+  const set = new RingBufferSet();
+  t.after(() => set.close());
+  const first = BpfObject.open(programPath('ringbuf_test'));
+  const firstRing = first.ringBuffer('ring');
+  set.add(firstRing, () => {});
+  const reusedFd = firstRing.mapFd;
+  first.close();
+  const second = BpfObject.open(programPath('ringbuf_test'));
+  t.after(() => second.close());
+  const secondRing = second.ringBuffer('ring');
+  // The kernel gives out the lowest free fd numbers: the same object opened again gets the same ones.
+  assert.equal(secondRing.mapFd, reusedFd, 'the new ring has the old one\'s fd number');
+  let received = 0;
+  set.add(secondRing, () => {
+    received++;
+  });
+  setTimeout(() => {
+    const context = Buffer.alloc(36);
+    [5, 0, 16, 16, 0, 0].forEach((value, i) => context.writeUInt32LE(value, i * 4));
+    second.program('produce').testRun({ context });
+  }, 50);
+  assert.equal(await set.wait({ timeoutMs: 5000 }), true, 'woken by the new ring');
+  assert.equal(set.consume(), 5);
+  assert.equal(received, 5);
+  assert.deepEqual(set.rings, [secondRing]);
+});

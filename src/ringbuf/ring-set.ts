@@ -5,7 +5,7 @@
 // their positions in shared memory (two loads a ring, cheaper than an
 // epoll_wait call), which also finds records of BPF_RB_NO_WAKEUP producers
 // that epoll never hears about. Rings can come from any number of objects.
-import { ClosedError, SyscallError, TsbpfError } from '../errors.js';
+import { ClosedError, TsbpfError } from '../errors.js';
 import { Epoll, EPOLLIN } from '../syscall/index.js';
 import type { RecordCallback } from './consumer.js';
 import type { RingBuffer } from './ringbuf.js';
@@ -20,6 +20,8 @@ export interface RingRecord {
 interface Member {
   ring: RingBuffer;
   onRecord: RecordCallback | undefined;
+  /** Cancels the ring's close hook, which takes it out of the set. */
+  forget: () => void;
 }
 
 export class RingBufferSet {
@@ -41,7 +43,8 @@ export class RingBufferSet {
     if (this.members.some((member) => member?.ring === ring)) throw new TsbpfError(`ring buffer '${ring.name}' is already in this set`);
     const index = this.members.length;
     this.epoll.add(ring.mapFd, index, EPOLLIN, `ring buffer '${ring.name}'`);
-    this.members.push({ ring, onRecord });
+    // A closed ring leaves while its fd is still its own: by then another ring may get the same fd number (and be added).
+    this.members.push({ ring, onRecord, forget: ring.whenClosed(() => this.drop(index)) });
     return this;
   }
 
@@ -54,7 +57,7 @@ export class RingBufferSet {
   }
 
   get rings(): RingBuffer[] {
-    return this.live().map(([, member]) => member.ring);
+    return this.present().map(([, member]) => member.ring);
   }
 
   /**
@@ -64,7 +67,7 @@ export class RingBufferSet {
    */
   consume(budget = Number.POSITIVE_INFINITY): number {
     this.checkOpen();
-    return this.drain(this.live().map(([index]) => index), budget);
+    return this.drain(this.present().map(([index]) => index), budget);
   }
 
   /**
@@ -82,7 +85,7 @@ export class RingBufferSet {
   /** Resolves true as soon as any ring has something to read, false on timeout or abort. */
   wait(options: WaitOptions = {}): Promise<boolean> {
     this.checkOpen();
-    return this.waiter.wait(() => this.live().some(([, member]) => member.ring.available() > 0), options);
+    return this.waiter.wait(() => this.present().some(([, member]) => member.ring.available() > 0), options);
   }
 
   /**
@@ -144,6 +147,7 @@ export class RingBufferSet {
     this.closed = true;
     this.waiter.close();
     this.epoll.close();
+    for (const member of this.members) member?.forget();
     this.members = [];
   }
 
@@ -184,30 +188,24 @@ export class RingBufferSet {
   }
 
   private readyIndexes(): number[] {
-    return this.live().filter(([, member]) => member.ring.available() > 0).map(([index]) => index);
+    return this.present().filter(([, member]) => member.ring.available() > 0).map(([index]) => index);
   }
 
-  /** Members still open; a ring closed while in the set leaves it. */
-  private live(): [number, Member][] {
-    const live: [number, Member][] = [];
+  /** The rings in the set, with their epoll keys (a ring leaves when it is closed). */
+  private present(): [number, Member][] {
+    const present: [number, Member][] = [];
     this.members.forEach((member, index) => {
-      if (!member) return;
-      if (member.ring.isClosed) this.drop(index);
-      else live.push([index, member]);
+      if (member) present.push([index, member]);
     });
-    return live;
+    return present;
   }
 
   private drop(index: number): void {
     const member = this.members[index];
     if (!member) return;
     this.members[index] = undefined;
-    try {
-      this.epoll.remove(member.ring.mapFd, `ring buffer '${member.ring.name}'`);
-    } catch (error) {
-      // Closing the map's fd already took it out of the epoll set.
-      if (!(error instanceof SyscallError && (error.code === 'EBADF' || error.code === 'ENOENT'))) throw error;
-    }
+    member.forget();
+    this.epoll.remove(member.ring.mapFd, `ring buffer '${member.ring.name}'`);
   }
 
   private checkOpen(): void {

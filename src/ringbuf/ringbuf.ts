@@ -25,6 +25,7 @@ export class RingBuffer {
   private readonly waiter: FdWaiter;
   private closed = false;
   private ownedFd: number | undefined;
+  private readonly closeHooks = new Set<() => void>();
 
   /**
    * @param readDropped reads the ring's drop counter, when the BPF side keeps
@@ -188,6 +189,9 @@ export class RingBuffer {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    // Sets let go of the fd while it still names this ring: once closed, its number may name another.
+    for (const hook of this.closeHooks) hook();
+    this.closeHooks.clear();
     // Closed from inside a callback: the consume() in progress stops before it reads the released mapping.
     this.consumer.stop();
     this.waiter.close();
@@ -202,6 +206,16 @@ export class RingBuffer {
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /**
+   * Runs `hook` when the ring is closed, first thing (RingBufferSet takes the
+   * ring out of its epoll instance then); returns what cancels it.
+   * @internal
+   */
+  whenClosed(hook: () => void): () => void {
+    this.closeHooks.add(hook);
+    return () => this.closeHooks.delete(hook);
   }
 
   private checkOpen(): void {
