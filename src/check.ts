@@ -31,6 +31,12 @@ export function checkPath(value: unknown, what: string): string {
   throw new TsbpfError(`${what} ${describe(value)} is not a path (a non-empty string without NUL bytes)`);
 }
 
+/** `text` as a C string (bytes ending in NUL); a TsbpfError naming `what` if it holds a NUL byte, where the kernel would cut it short. */
+export function cString(text: string, what: string): Buffer {
+  if (text.includes('\0')) throw new TsbpfError(`${what} ${describe(text)} holds a NUL byte: the kernel would read only what comes before it`);
+  return Buffer.from(`${text}\0`);
+}
+
 function outOfRange(value: unknown, min: number | bigint, max: number | bigint, what: string): TsbpfError {
   return new TsbpfError(`${what}: expected an integer from ${min} to ${max}, got ${describe(value)}`);
 }

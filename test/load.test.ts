@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ClosedError, ElfError, NotFoundError, SyscallError, TsbpfError, VerifierError } from '../src/errors.ts';
+import { attachRawTracepoint } from '../src/attach/raw-tracepoint.ts';
 import { BpfObject } from '../src/loader/object.ts';
 import { MapType } from '../src/object/maps.ts';
 import { ObjectSpec } from '../src/object/spec.ts';
@@ -160,4 +161,14 @@ test('object files are read as long as fstat says, no further: missing, too big,
   assert.throws(() => BpfObject.open('/sys/devices/system/cpu/online'), (e: unknown) => e instanceof TsbpfError && /online ended after \d+ of the \d+ bytes fstat reported/.test(e.message));
   // procfs reports 0 bytes and has more: read as empty, not followed for as long as it goes on.
   assert.throws(() => BpfObject.open('/proc/self/status'), ElfError);
+});
+
+test('strings with a NUL byte are refused before the kernel reads them cut short: a license, a raw tracepoint name', (t) => {
+  if (!needsRoot(t)) return;
+  const spec = ObjectSpec.parse(programBytes('map_values'));
+  (spec as { license: string }).license = 'GPL\0 but not really'; // a spec edited in code
+  assert.throws(() => BpfObject.load(spec), (error: Error) => error instanceof TsbpfError && /license "GPL\\u0000 but not really" holds a NUL byte/.test(error.message));
+  const object = BpfObject.open(programPath('map_values'));
+  t.after(() => object.close());
+  assert.throws(() => attachRawTracepoint(object.program('visit').fd, 'sys_enter\0sys_exit'), /raw tracepoint "sys_enter\\u0000sys_exit" holds a NUL byte/);
 });

@@ -2,6 +2,7 @@
 // uprobe.ts share. The PMU's type number and the config bit that makes a
 // return probe are read from sysfs, as the PMU describes itself.
 import { existsSync, readFileSync } from 'node:fs';
+import { cString } from '../check.js';
 import { TsbpfError, UnsupportedError } from '../errors.js';
 import { perfEventOpen } from '../syscall/index.js';
 
@@ -27,7 +28,7 @@ export function openProbeEvent(pmu: 'kprobe' | 'uprobe', event: ProbeEvent, desc
   return perfEventOpen({
     type: Number(readFileSync(`${dir}/type`, 'utf8').trim()),
     config: event.retprobe ? retprobeBit(dir) : 0,
-    kprobe_func: Buffer.from(`${event.target}\0`),
+    kprobe_func: cString(event.target, `${pmu} target`),
     probe_offset: event.offset,
     sample_period: 1,
   }, pid, pid === -1 ? 0 : -1, description);

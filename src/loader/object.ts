@@ -3,7 +3,7 @@
 // references patched with fds), in that order.
 import type { Btf } from '../btf/btf.js';
 import { decodeValue, encodeValue } from '../btf/values.js';
-import { checkInteger, U32_MAX } from '../check.js';
+import { checkInteger, cString, U32_MAX } from '../check.js';
 import { getByName, SyscallError, TsbpfError, VerifierError } from '../errors.js';
 import { attachBtfId, needsAttachBtfId } from '../object/attach-target.js';
 import { applyCoreRelocations, describeCoreFailure, POISON_HELPER, type CoreFailure } from '../object/core.js';
@@ -265,7 +265,7 @@ function loadProgram(spec: ObjectSpec, program: ProgramSpec, { maps, ksyms, btfF
       attach_btf_id: needsAttachBtfId(program.kind) ? attachBtfId(kernel(), program) : 0,
       insns,
       insn_cnt: code.count,
-      license: Buffer.from(`${spec.license}\0`),
+      license: cString(spec.license, 'license'),
       kern_version: spec.kernelVersion,
       prog_btf_fd: withBtf ? btfFd : 0,
       func_info_rec_size: withBtf ? 8 : 0,

@@ -1,6 +1,6 @@
 // bpf(2), one function per command tsbpf uses. Each takes plain values,
 // fills the attr through its layout and throws a typed error on failure.
-import { checkBytes, checkInteger, checkPath, U32_MAX } from '../check.js';
+import { checkBytes, checkInteger, checkPath, cString, U32_MAX } from '../check.js';
 import { decodeCString } from '../cstring.js';
 import { SyscallError, TsbpfError, VerifierError } from '../errors.js';
 import { errnoName, fail, lastErrno, raw, SYS } from './libc.js';
@@ -283,7 +283,7 @@ export function linkCreate(values: Values<typeof linkCreateAttr>): number {
 }
 
 export function rawTracepointOpen(name: string | null, progFd: number): number {
-  const cName = name === null ? null : Buffer.from(`${name}\0`);
+  const cName = name === null ? null : cString(name, 'raw tracepoint');
   return bpf('RAW_TRACEPOINT_OPEN', new Struct(rawTracepointOpenAttr, { name: cName, prog_fd: progFd }));
 }
 
