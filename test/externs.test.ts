@@ -1,9 +1,10 @@
 // __kconfig and __ksym externs (programs/test_externs.bpf.c), resolved against the running kernel.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { release } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { release, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { TsbpfError, VerifierError } from '../src/errors.ts';
 import { kernelVersionCode, parseKernelConfig } from '../src/loader/externs.ts';
 import { BpfObject, type LoadOptions } from '../src/loader/object.ts';
@@ -62,6 +63,19 @@ test('a configuration given by the caller replaces the kernel\'s; a missing stro
   assert.equal(values.missing, 1);
   assert.throws(() => runExterns({ kernelConfig: { CONFIG_BPF_SYSCALL: 'y' } }), (e: unknown) => e instanceof TsbpfError && /CONFIG_HZ is not in the given configuration/.test(e.message));
   assert.throws(() => runExterns({ kernelConfig: { CONFIG_HZ: 'fast', CONFIG_BPF_SYSCALL: 'y' } }), /CONFIG_HZ=fast: not a number/);
+});
+
+test('a kernel config path that is missing, not gzip, or a gzip bomb is a TsbpfError', (t) => {
+  if (!needsRoot(t)) return;
+  const dir = mkdtempSync(join(tmpdir(), 'tsbpf-kconfig-'));
+  t.after(() => rmSync(dir, { recursive: true }));
+  assert.throws(() => runExterns({ kernelConfig: join(dir, 'missing') }), /kernel config: cannot read .*missing \(ENOENT\)/);
+  writeFileSync(join(dir, 'plain.gz'), 'CONFIG_HZ=1000\n');
+  assert.throws(() => runExterns({ kernelConfig: join(dir, 'plain.gz') }), (e: unknown) => e instanceof TsbpfError && /plain\.gz is not a gzip file/.test(e.message));
+  writeFileSync(join(dir, 'bomb.gz'), gzipSync(Buffer.alloc(65 << 20)));
+  assert.throws(() => runExterns({ kernelConfig: join(dir, 'bomb.gz') }), (e: unknown) => e instanceof TsbpfError && /bomb\.gz is not a gzip file of at most 67108864 bytes/.test(e.message));
+  writeFileSync(join(dir, 'config.gz'), gzipSync('CONFIG_HZ=300\nCONFIG_BPF_SYSCALL=y\n'));
+  assert.equal(runExterns({ kernelConfig: join(dir, 'config.gz') }).hz, 300);
 });
 
 test('typed __ksym variables resolve to kernel BTF ids', (t) => {

@@ -30,9 +30,17 @@ function builtinValues(): Record<string, string> {
   };
 }
 
+// A kernel config is a few hundred KiB: a .gz that inflates past this is not one.
+const MAX_CONFIG_BYTES = 64 << 20;
+
 function readConfigFile(path: string): string {
   const bytes = readRegularFile(path, 'kernel config');
-  return new TextDecoder().decode(path.endsWith('.gz') ? gunzipSync(bytes) : bytes);
+  if (!path.endsWith('.gz')) return new TextDecoder().decode(bytes);
+  try {
+    return new TextDecoder().decode(gunzipSync(bytes, { maxOutputLength: MAX_CONFIG_BYTES }));
+  } catch (error) {
+    throw new TsbpfError(`kernel config: ${path} is not a gzip file of at most ${MAX_CONFIG_BYTES} bytes (${(error as Error).message})`, { cause: error });
+  }
 }
 
 /** CONFIG_* lines of a kernel config (`# CONFIG_X is not set` means n). */
@@ -49,8 +57,8 @@ export function parseKernelConfig(text: string): Map<string, string> {
 
 function loadKernelConfig(source: KernelConfig | undefined): Map<string, string> | undefined {
   if (source !== undefined && typeof source !== 'string') return new Map(Object.entries(source));
-  const candidates = source !== undefined ? [source] : ['/proc/config.gz', `/boot/config-${release()}`];
-  const path = candidates.find((candidate) => existsSync(candidate));
+  // A path given is read (a missing one is an error); the usual places are tried.
+  const path = source ?? ['/proc/config.gz', `/boot/config-${release()}`].find((candidate) => existsSync(candidate));
   if (!path) return undefined;
   return parseKernelConfig(readConfigFile(path));
 }
