@@ -7,7 +7,7 @@ import { AttachType, programKind, ProgType } from '../src/object/sections.ts';
 import { Btf } from '../src/btf/btf.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { ObjectSpec } from '../src/object/spec.ts';
-import { programBytes } from './helpers.ts';
+import { programBytes, sectionHeaderAt, symbolEntryAt } from './helpers.ts';
 
 test('execsnoop: program, BTF ring buffer, global data maps and CO-RE relocations', () => {
   const spec = ObjectSpec.parse(programBytes('execsnoop'));
@@ -119,4 +119,29 @@ test('the longest section pattern wins, and xdp.frags sets BPF_F_XDP_HAS_FRAGS',
   assert.equal(programKind('uprobe.multi.s//bin/sh:main')?.sleepable, true);
   assert.equal(programKind('cgroup/sock_release')?.attachType, 'CGROUP_INET_SOCK_RELEASE');
   assert.equal(programKind('lsm_cgroup/socket_bind')?.attachType, 'LSM_CGROUP');
+});
+
+/** `edit` applied to a private copy of a committed object, through a DataView on its bytes. */
+function edited(name: string, edit: (view: DataView, bytes: Uint8Array) => void): Uint8Array {
+  const bytes = programBytes(name);
+  edit(new DataView(bytes.buffer), bytes);
+  return bytes;
+}
+
+function assertRefused(bytes: Uint8Array, message: RegExp): void {
+  assert.throws(() => ObjectSpec.parse(bytes), (e: unknown) => e instanceof ObjectError && message.test(e.message));
+}
+
+test('a data section larger than a map value can be is refused before anything is allocated', () => {
+  // .bss is NOBITS: its size is only a number in the header.
+  assertRefused(edited('test_globals', (v, b) => v.setBigUint64(sectionHeaderAt(b, '.bss') + 32, 1n << 40n, true)), /\.bss: 1099511627776 bytes is larger than a map value/);
+});
+
+test("a legacy 'maps' section without contents (NOBITS) is refused", () => {
+  const SHT_NOBITS = 8;
+  assertRefused(edited('test_legacy_mixed', (v, b) => v.setUint32(sectionHeaderAt(b, 'maps') + 4, SHT_NOBITS, true)), /'maps' section has no contents/);
+});
+
+test('a global variable whose symbol lies outside its section is refused', () => {
+  assertRefused(edited('execsnoop', (v, b) => v.setBigUint64(symbolEntryAt(b, 'target_pid') + 8, 0x1000n, true)), /'target_pid' \[4096, 4100\) lies outside \.rodata/);
 });

@@ -84,6 +84,8 @@ function mapSymbols(elf: ElfFile, section: Section): ElfSymbol[] {
 export function legacyMaps(elf: ElfFile, section: Section): MapSpec[] {
   const symbols = mapSymbols(elf, section);
   if (symbols.length === 0) return [];
+  // A NOBITS section has a size but no bytes to read definitions from.
+  if (section.data.length !== section.size) throw new ObjectError("legacy 'maps' section has no contents in the file (SHT_NOBITS)");
   const stride = section.size / symbols.length;
   if (!Number.isInteger(stride) || stride < LEGACY_DEF_SIZE) {
     throw new ObjectError(`legacy 'maps' section: ${section.size} bytes do not divide into ${symbols.length} map definitions of at least ${LEGACY_DEF_SIZE} bytes`);
@@ -195,12 +197,24 @@ export function checkRingSize(map: MapSpec): void {
   }
 }
 
+// The kernel's limit on an array map's value_size (array_map_alloc_check:
+// E2BIG above INT_MAX). A data section is one such value, so anything larger
+// can never load; checking here also keeps a `.bss`, which has no bytes in the
+// file, from making us allocate whatever size its header claims.
+const MAX_ARRAY_VALUE_SIZE = 2 ** 31 - 1;
+
 /** A global data section as a one-element array map whose value is the section. */
 export function dataMap(elf: ElfFile, section: Section, kind: DataKind, btf: Btf | undefined): MapSpec {
+  if (section.size > MAX_ARRAY_VALUE_SIZE) {
+    throw new ObjectError(`section ${section.name}: ${section.size} bytes is larger than a map value can be (${MAX_ARRAY_VALUE_SIZE})`);
+  }
   const datasec = btf?.typeByName(section.name, 'datasec');
   const variables = new Map<string, VariableSpec>();
   for (const symbol of elf.symbols) {
     if (symbol.sectionIndex !== section.index || symbol.type !== STT_OBJECT || symbol.name === '') continue;
+    if (symbol.value + symbol.size > section.size) {
+      throw new ObjectError(`variable '${symbol.name}' [${symbol.value}, ${symbol.value + symbol.size}) lies outside ${section.name} (${section.size} bytes)`);
+    }
     variables.set(symbol.name, { name: symbol.name, offset: symbol.value, size: symbol.size, typeId: 0 });
   }
   if (datasec && btf) {
