@@ -52,6 +52,18 @@ test('reads BTF.ext func_info, line_info and CO-RE relocations', () => {
   assert.deepEqual(relos.map((r) => [btf.type(r.typeId).name, r.accessString, r.kind]), [['task_struct', '0:1', 0], ['task_struct', '0:0', 0]]);
 });
 
+test('a BTF.ext record whose insn_off is not on an instruction boundary is a BtfError', () => {
+  const { btf, ext } = objectBtf('execsnoop');
+  // Header offsets of the func_info, line_info and CO-RE relocation subsections.
+  for (const [subsection, headerField] of [['func_info', 8], ['line_info', 16], ['core_relo', 24]] as const) {
+    const copy = ext.slice();
+    const view = new DataView(copy.buffer);
+    const firstRecord = view.getUint32(4, true) + view.getUint32(headerField, true) + 4 + 8; // record size, then sec_name_off and num_info
+    view.setUint32(firstRecord, view.getUint32(firstRecord, true) + 4, true);
+    assert.throws(() => parseBtfExt(copy, btf), (e: unknown) => e instanceof BtfError && /not on an instruction boundary/.test(e.message), subsection);
+  }
+});
+
 test('encodes and decodes values against BTF types, refusing what does not fit', () => {
   const { btf } = objectBtf('execsnoop');
   const rodata = btf.typeByName('.rodata', 'datasec')!;

@@ -34,6 +34,8 @@ export interface BtfExt {
 }
 
 const MIN_HEADER = 24;
+// Every record starts with insn_off, a byte offset that must name a whole BPF instruction.
+const INSN_SIZE = 8;
 
 export function parseBtfExt(bytes: Uint8Array, btf: Btf): BtfExt {
   if (bytes.length < MIN_HEADER) throw new BtfError(`.BTF.ext too short for a header (${bytes.length} bytes)`);
@@ -61,7 +63,10 @@ export function parseBtfExt(bytes: Uint8Array, btf: Btf): BtfExt {
       at += 8;
       if (at + count * recordSize > end) throw new BtfError(`.BTF.ext: ${count} records for ${section} run past the end`);
       const records: T[] = [];
-      for (let i = 0; i < count; i++, at += recordSize) records.push(read(at));
+      for (let i = 0; i < count; i++, at += recordSize) {
+        if (u32(at) % INSN_SIZE !== 0) throw new BtfError(`.BTF.ext: a record for ${section} has insn_off ${u32(at)}, not on an instruction boundary`);
+        records.push(read(at));
+      }
       result.set(section, records);
     }
     return result;
