@@ -145,3 +145,7 @@ test("a legacy 'maps' section without contents (NOBITS) is refused", () => {
 test('a global variable whose symbol lies outside its section is refused', () => {
   assertRefused(edited('execsnoop', (v, b) => v.setBigUint64(symbolEntryAt(b, 'target_pid') + 8, 0x1000n, true)), /'target_pid' \[4096, 4100\) lies outside \.rodata/);
 });
+
+test('a function whose size is not a whole number of instructions is refused', () => {
+  assertRefused(edited('test_globals', (v, b) => v.setBigUint64(symbolEntryAt(b, 'globals_raw_tp') + 16, 1n, true)), /'globals_raw_tp' has a bad range \[0, 1\)/);
+});

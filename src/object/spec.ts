@@ -195,7 +195,7 @@ export class ObjectSpec {
         .sort((a, b) => a.value - b.value);
       symbols.forEach((symbol, i) => {
         const end = symbol.size > 0 ? symbol.value + symbol.size : (symbols[i + 1]?.value ?? section.size);
-        if (symbol.value % INSN_SIZE || end > section.size || end <= symbol.value) {
+        if (symbol.value % INSN_SIZE || end % INSN_SIZE || end > section.size || end <= symbol.value) {
           throw new ObjectError(`function '${symbol.name}' has a bad range [${symbol.value}, ${end}) in ${section.name}`);
         }
         if (section.name !== '.text' && symbol.bind === 0) {
