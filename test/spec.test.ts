@@ -7,7 +7,7 @@ import { AttachType, programKind, ProgType } from '../src/object/sections.ts';
 import { Btf } from '../src/btf/btf.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { ObjectSpec } from '../src/object/spec.ts';
-import { programBytes, sectionHeaderAt, symbolEntryAt } from './helpers.ts';
+import { elfObject, programBytes, sectionHeaderAt, stringTable, symbolEntryAt } from './helpers.ts';
 
 test('execsnoop: program, BTF ring buffer, global data maps and CO-RE relocations', () => {
   const spec = ObjectSpec.parse(programBytes('execsnoop'));
@@ -148,4 +148,64 @@ test('a global variable whose symbol lies outside its section is refused', () =>
 
 test('a function whose size is not a whole number of instructions is refused', () => {
   assertRefused(edited('test_globals', (v, b) => v.setBigUint64(symbolEntryAt(b, 'globals_raw_tp') + 16, 1n, true)), /'globals_raw_tp' has a bad range \[0, 1\)/);
+});
+
+/**
+ * A program whose entry calls f0, which calls f1, … up to f<depth - 1>: global
+ * functions in .text, each a call of the one right after it (pc-relative) and
+ * an exit; the entry's call is a relocation against f0.
+ */
+function callChainObject(depth: number): Uint8Array {
+  const [CALL, EXIT, MOV_IMM, PSEUDO_CALL] = [0x85, 0x95, 0xb7, 1];
+  const [SHT_PROGBITS, SHT_SYMTAB, SHT_STRTAB, SHT_REL] = [1, 2, 3, 9];
+  const [SHF_ALLOC, SHF_EXECINSTR] = [2, 4];
+  const [STB_GLOBAL, STT_FUNC, R_BPF_64_32] = [1, 2, 10];
+  const FUNCTION_SIZE = 16;
+  const code = (...insns: [opcode: number, srcReg: number, imm: number][]) => {
+    const bytes = new Uint8Array(insns.length * 8);
+    const view = new DataView(bytes.buffer);
+    insns.forEach(([opcode, srcReg, imm], i) => {
+      view.setUint8(i * 8, opcode);
+      view.setUint8(i * 8 + 1, srcReg << 4);
+      view.setInt32(i * 8 + 4, imm, true);
+    });
+    return bytes;
+  };
+  const chain = Array.from({ length: depth }, (_, i) => (i < depth - 1 ? code([CALL, PSEUDO_CALL, 1], [EXIT, 0, 0]) : code([MOV_IMM, 0, 0], [EXIT, 0, 0])));
+  const text = new Uint8Array(depth * FUNCTION_SIZE);
+  chain.forEach((bytes, i) => text.set(bytes, i * FUNCTION_SIZE));
+  const names = Array.from({ length: depth }, (_, i) => `f${i}`);
+  const strings = stringTable([...names, 'entry']);
+  // Symbol 0 is null; f<i> is symbol i + 1 in .text (section 1), the entry the last one, in section 2.
+  const symbols = new Uint8Array((depth + 2) * 24);
+  const symbolView = new DataView(symbols.buffer);
+  const setSymbol = (index: number, name: string, section: number, value: number) => {
+    const at = index * 24;
+    symbolView.setUint32(at, strings.offsets.get(name)!, true);
+    symbolView.setUint8(at + 4, (STB_GLOBAL << 4) | STT_FUNC);
+    symbolView.setUint16(at + 6, section, true);
+    symbolView.setBigUint64(at + 8, BigInt(value), true);
+    symbolView.setBigUint64(at + 16, BigInt(FUNCTION_SIZE), true);
+  };
+  names.forEach((name, i) => setSymbol(i + 1, name, 1, i * FUNCTION_SIZE));
+  setSymbol(depth + 1, 'entry', 2, 0);
+  const relocation = new Uint8Array(16);
+  new DataView(relocation.buffer).setBigUint64(8, (1n << 32n) | BigInt(R_BPF_64_32), true);
+  const entrySection = 'tracepoint/syscalls/sys_enter_getpid';
+  return elfObject([
+    { name: '.text', type: SHT_PROGBITS, flags: SHF_ALLOC | SHF_EXECINSTR, data: text },
+    { name: entrySection, type: SHT_PROGBITS, flags: SHF_ALLOC | SHF_EXECINSTR, data: code([CALL, PSEUDO_CALL, -1], [EXIT, 0, 0]) },
+    { name: `.rel${entrySection}`, type: SHT_REL, data: relocation, link: 5, info: 2, entsize: 16 },
+    { name: 'license', type: SHT_PROGBITS, flags: SHF_ALLOC, data: new TextEncoder().encode('GPL\0') },
+    { name: '.symtab', type: SHT_SYMTAB, data: symbols, link: 6, info: 1, entsize: 24 },
+    { name: '.strtab', type: SHT_STRTAB, data: strings.bytes },
+  ]);
+}
+
+test('a chain of 10,000 calls links, each function right after its caller', () => {
+  const depth = 10_000;
+  const program = ObjectSpec.parse(callChainObject(depth)).program('entry');
+  const insns = new Insns(program.insns);
+  assert.equal(insns.count, (depth + 1) * 2);
+  for (let call = 0; call < depth; call++) assert.equal(insns.imm(call * 2), 1, `call ${call}`);
 });

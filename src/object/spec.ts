@@ -64,6 +64,14 @@ interface BpfFunction {
   readonly end: number;
 }
 
+/** What linking looks up for every instruction, indexed once per object. */
+interface LinkTables {
+  /** Functions by section index, then start offset. */
+  readonly functions: ReadonlyMap<number, ReadonlyMap<number, BpfFunction>>;
+  /** Relocations by the index of the section they patch, then offset. */
+  readonly relocations: ReadonlyMap<number, ReadonlyMap<number, Relocation>>;
+}
+
 export class ObjectSpec {
   readonly license: string;
   readonly kernelVersion: number;
@@ -173,15 +181,29 @@ export class ObjectSpec {
 
   private collectPrograms(): ProgramSpec[] {
     const functions = this.collectFunctions();
-    const relocations = this.elf.relocations();
+    const tables = this.linkTables(functions);
     const programs: ProgramSpec[] = [];
     for (const fn of functions) {
       if (fn.section.name === '.text') continue;
       const kind = programKind(fn.section.name);
       if (!kind) throw new ObjectError(`program '${fn.symbol.name}': unknown section name '${fn.section.name}'`);
-      programs.push(new Linker(this, functions, relocations).link(fn, kind));
+      programs.push(new Linker(this, tables).link(fn, kind));
     }
     return programs;
+  }
+
+  private linkTables(functions: readonly BpfFunction[]): LinkTables {
+    const functionsBySection = new Map<number, Map<number, BpfFunction>>();
+    for (const fn of functions) {
+      const byStart = functionsBySection.get(fn.section.index) ?? new Map<number, BpfFunction>();
+      functionsBySection.set(fn.section.index, byStart);
+      if (!byStart.has(fn.start)) byStart.set(fn.start, fn);
+    }
+    const relocations = new Map<number, Map<number, Relocation>>();
+    for (const [sectionIndex, list] of this.elf.relocations()) {
+      relocations.set(sectionIndex, new Map(list.map((r) => [r.offset, r])));
+    }
+    return { functions: functionsBySection, relocations };
   }
 
   /** Every function of every executable section, with its byte range. */
@@ -217,10 +239,21 @@ export class ObjectSpec {
   }
 }
 
+/** A function being copied and relocated; `next` is where relocation resumes once a callee it placed is linked. */
+interface PendingFunction {
+  readonly fn: BpfFunction;
+  /** Its first instruction's index in the linked program. */
+  readonly base: number;
+  readonly insns: Insns;
+  next: number;
+}
+
 /** Links one entry function with every subprogram it calls or takes the address of. */
 class Linker {
   private length = 0;
   private readonly placed = new Map<BpfFunction, number>();
+  /** Placed functions not yet relocated to their end, the innermost callee last. */
+  private readonly pending: PendingFunction[] = [];
   private readonly code: { start: number; bytes: Uint8Array }[] = [];
   private readonly mapReferences: MapReference[] = [];
   private readonly externReferences: ExternReference[] = [];
@@ -230,12 +263,19 @@ class Linker {
 
   constructor(
     private readonly spec: ObjectSpec,
-    private readonly functions: readonly BpfFunction[],
-    private readonly relocations: Map<number, Relocation[]>,
+    private readonly tables: LinkTables,
   ) {}
 
   link(entry: BpfFunction, kind: ProgramKind): ProgramSpec {
     this.place(entry);
+    // A loop over an explicit stack, not recursion: a valid object may chain thousands of calls.
+    while (this.pending.length > 0) {
+      const current = this.pending.at(-1)!;
+      if (!this.relocate(current)) continue;
+      this.pending.pop();
+      this.code.push({ start: current.base, bytes: current.insns.bytes });
+      this.rebaseExtInfo(current.fn, current.base);
+    }
     const insns = new Uint8Array(this.length);
     for (const { start, bytes } of this.code) insns.set(bytes, start * INSN_SIZE);
     const byInsn = (a: { insnOffset: number }, b: { insnOffset: number }) => a.insnOffset - b.insnOffset;
@@ -257,30 +297,35 @@ class Linker {
 
   /**
    * The instruction index of `fn` in the linked program. A function seen for
-   * the first time is appended and linked at once, so its own callees follow
-   * it before the caller's next one (depth first) — libbpf's layout, which
-   * keeps program tags and the kernel's translated code identical to it.
+   * the first time is appended and linked before its caller goes on, so its
+   * own callees follow it before the caller's next one (depth first) —
+   * libbpf's layout, which keeps program tags and the kernel's translated
+   * code identical to it.
    */
-  private place = (fn: BpfFunction): number => {
+  private place(fn: BpfFunction): number {
     let start = this.placed.get(fn);
     if (start === undefined) {
       start = this.length / INSN_SIZE;
       this.placed.set(fn, start);
       this.length += fn.end - fn.start;
-      this.code.push({ start, bytes: this.relocateFunction(fn) });
+      this.pending.push({ fn, base: start, insns: new Insns(fn.section.data.slice(fn.start, fn.end)), next: 0 });
     }
     return start;
-  };
+  }
 
-  /** Copies one function, resolving calls and ld_imm64 references; returns its instructions. */
-  private relocateFunction(fn: BpfFunction): Uint8Array {
-    const bytes = fn.section.data.slice(fn.start, fn.end);
-    const insns = new Insns(bytes);
-    const base = this.placed.get(fn)!;
-    const relocs = new Map((this.relocations.get(fn.section.index) ?? []).map((r) => [r.offset, r]));
-    for (let i = 0; i < insns.count; i++) {
-      const offset = fn.start + i * INSN_SIZE;
-      const reloc = relocs.get(offset);
+  /**
+   * Resolves calls and ld_imm64 references of a copied function, from where
+   * it stopped. Returns false when it stops early because it placed a new
+   * function, which must be linked first.
+   */
+  private relocate(pending: PendingFunction): boolean {
+    const { fn, insns, base } = pending;
+    const relocs = this.tables.relocations.get(fn.section.index);
+    const depth = this.pending.length;
+    while (pending.next < insns.count) {
+      const i = pending.next;
+      pending.next += insns.isLdImm64(i) ? 2 : 1;
+      const reloc = relocs?.get(fn.start + i * INSN_SIZE);
       const where = `${fn.symbol.name}+${i}`;
       if (reloc?.symbol.sectionIndex === SHN_UNDEF) {
         this.referenceExtern(insns, i, base, reloc.symbol, where);
@@ -292,10 +337,9 @@ class Linker {
         if (!insns.isLdImm64(i)) throw new ObjectError(`${where}: relocation against '${reloc.symbol.name}' on an instruction that is not ld_imm64 or call`);
         this.relocateLoad(insns, i, base, reloc, where);
       }
-      if (insns.isLdImm64(i)) i++;
+      if (this.pending.length > depth) return false;
     }
-    this.rebaseExtInfo(fn, base);
-    return bytes;
+    return true;
   }
 
   private callTarget(fn: BpfFunction, i: number, imm: number, reloc: Relocation | undefined, where: string): BpfFunction {
@@ -365,7 +409,7 @@ class Linker {
   }
 
   private functionAt(section: Section, offset: number, where: string): BpfFunction {
-    const fn = this.functions.find((f) => f.section === section && f.start === offset);
+    const fn = this.tables.functions.get(section.index)?.get(offset);
     if (!fn) throw new ObjectError(`${where}: no function starts at ${section.name}+${offset}`);
     return fn;
   }
