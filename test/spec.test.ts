@@ -209,3 +209,16 @@ test('a chain of 10,000 calls links, each function right after its caller', () =
   assert.equal(insns.count, (depth + 1) * 2);
   for (let call = 0; call < depth; call++) assert.equal(insns.imm(call * 2), 1, `call ${call}`);
 });
+
+test('a function ending in the middle of an ld_imm64 is refused', () => {
+  // globals_raw_tp cut after the first half of the ld_imm64 at 0x128.
+  assertRefused(edited('test_globals', (v, b) => v.setBigUint64(symbolEntryAt(b, 'globals_raw_tp') + 16, 0x130n, true)), /globals_raw_tp\+37: ld_imm64 is cut in half/);
+});
+
+test('a relocation in code that is not on an instruction boundary is refused', () => {
+  const moved = edited('test_globals', (v, b) => {
+    const firstRelocation = Number(v.getBigUint64(sectionHeaderAt(b, '.relraw_tp/sys_enter') + 24, true));
+    v.setBigUint64(firstRelocation, v.getBigUint64(firstRelocation, true) + 4n, true);
+  });
+  assertRefused(moved, /raw_tp\/sys_enter\+\d+: a relocation is not on an instruction boundary/);
+});

@@ -201,6 +201,10 @@ export class ObjectSpec {
     }
     const relocations = new Map<number, Map<number, Relocation>>();
     for (const [sectionIndex, list] of this.elf.relocations()) {
+      const section = this.elf.sections[sectionIndex]!;
+      // Code is patched whole instructions at a time: one in the middle of an instruction would be skipped.
+      const misplaced = section.flags & SHF_EXECINSTR ? list.find((r) => r.offset % INSN_SIZE !== 0) : undefined;
+      if (misplaced) throw new ObjectError(`${section.name}+${misplaced.offset}: a relocation is not on an instruction boundary`);
       relocations.set(sectionIndex, new Map(list.map((r) => [r.offset, r])));
     }
     return { functions: functionsBySection, relocations };
@@ -324,9 +328,12 @@ class Linker {
     const depth = this.pending.length;
     while (pending.next < insns.count) {
       const i = pending.next;
-      pending.next += insns.isLdImm64(i) ? 2 : 1;
-      const reloc = relocs?.get(fn.start + i * INSN_SIZE);
       const where = `${fn.symbol.name}+${i}`;
+      const width = insns.isLdImm64(i) ? 2 : 1;
+      // Its second half would be whatever follows the function, patched at load.
+      if (i + width > insns.count) throw new ObjectError(`${where}: ld_imm64 is cut in half by the end of the function`);
+      pending.next += width;
+      const reloc = relocs?.get(fn.start + i * INSN_SIZE);
       if (reloc?.symbol.sectionIndex === SHN_UNDEF) {
         this.referenceExtern(insns, i, base, reloc.symbol, where);
       } else if (insns.isPseudoCall(i)) {
