@@ -5,8 +5,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Btf, type BtfType } from '../src/btf/btf.ts';
 import { compileDecoder } from '../src/btf/decoder.ts';
+import { decodeValue, encodeValue } from '../src/btf/values.ts';
 import { encodeBtf } from '../src/btf/writer.ts';
-import { BtfError } from '../src/errors.ts';
+import { BtfError, TsbpfError } from '../src/errors.ts';
 import { ObjectSpec } from '../src/object/spec.ts';
 import { decodeOpenEvent } from '../src/tools/opensnoop.ts';
 import { programBytes } from './helpers.ts';
@@ -163,4 +164,88 @@ test('16-byte char arrays (comm names) come from a cache keyed by all their byte
   }
   const decoded = expected.map((_, i) => decode(view, 20 * i).comm);
   assert.deepEqual(decoded, expected);
+});
+
+const u32 = int(1, 'u32', 4, false);
+const struct = (id: number, name: string, size: number, members: ReturnType<typeof member>[]): BtfType => ({ id, kind: 'struct', name, size, members });
+const array = (id: number, type: number, nelems: number): BtfType => ({ id, kind: 'array', name: '', type, indexType: 1, nelems });
+/** Decodes `bytes` as type `typeId` both ways: the compiled decoder and decodeValue. */
+const decodeBoth = (btf: Btf, typeId: number, bytes: Uint8Array) => [compileDecoder(btf, typeId)(new DataView(bytes.buffer), 0), decodeValue(btf, typeId, bytes)];
+
+test('members outside their struct, bitfields wider than their type and bytes shorter than the type are typed errors', () => {
+  const pastEnd = new Btf(encodeBtf([u32, struct(2, 's', 4, [member('x', 1, 800)])]));
+  assert.throws(() => compileDecoder(pastEnd, 2), BtfError);
+  assert.throws(() => decodeValue(pastEnd, 2, new Uint8Array(4)), BtfError);
+  assert.throws(() => encodeValue(pastEnd, 2, { x: 1 }, 'v'), BtfError);
+  const wideBitfield = new Btf(encodeBtf([u32, struct(2, 's', 4, [member('b', 1, 0, 200)])]));
+  assert.throws(() => compileDecoder(wideBitfield, 2), /200-bit bitfield of 4-byte/);
+  assert.throws(() => decodeValue(wideBitfield, 2, new Uint8Array(4)), BtfError);
+  const bitfieldPastEnd = new Btf(encodeBtf([u32, struct(2, 's', 4, [member('b', 1, 30, 4)])]));
+  assert.throws(() => compileDecoder(bitfieldPastEnd, 2), /end past its 4 bytes/);
+  const pair = new Btf(encodeBtf([int(1, 'u64', 8, false), struct(2, 's', 16, [member('a', 1, 0), member('b', 1, 64)])]));
+  const decode = compileDecoder(pair, 2);
+  for (const [length, offset] of [[8, 0], [24, 9], [16, -1]] as const) {
+    assert.throws(() => decode(new DataView(new ArrayBuffer(length)), offset), (e) => e instanceof TsbpfError && /struct s is 16 bytes/.test(e.message));
+  }
+  assert.deepEqual(decode(new DataView(new ArrayBuffer(24)), 8), { a: 0n, b: 0n });
+  assert.throws(() => decodeValue(pair, 2, new Uint8Array(8)), TsbpfError);
+  assert.throws(() => decodeValue(pair, 2, new Uint8Array(16), 1), TsbpfError);
+});
+
+test('nesting that multiplies values is refused or looped over, never exponential source, a stack overflow or an exhausted heap', () => {
+  // struct s15 { struct s14 m0, …, m15; } … down to u32: 16^16 values from 64 bytes of types.
+  const fanOut: BtfType[] = [u32];
+  for (let level = 0; level < 16; level++) {
+    fanOut.push(struct(level + 2, `s${level}`, 4, Array.from({ length: 16 }, (_, i) => member(`m${i}`, level + 1, 0))));
+  }
+  const wide = new Btf(encodeBtf(fanOut));
+  assert.throws(() => compileDecoder(wide, 17), /more than 16777216/);
+  assert.throws(() => compileDecoder(wide, 5), /would read more than 65536 values one by one/);
+  assert.throws(() => decodeValue(wide, 17, new Uint8Array(4)), /more than 16777216/);
+  // u32[16][16][16][16]: 65536 values, past the reads a decoder may write out, so loops around one written-out row.
+  const grid: BtfType[] = [u32];
+  for (let level = 0; level < 4; level++) grid.push(array(level + 2, level + 1, 16));
+  grid.push(struct(6, 'grid', 4 << 16, [member('cells', 5, 0)]));
+  const source = new Btf(encodeBtf(grid));
+  const bytes = new Uint8Array(4 << 16);
+  new DataView(bytes.buffer).setUint32(bytes.length - 4, 7, true);
+  for (const decoded of decodeBoth(source, 6, bytes)) assert.equal((decoded as { cells: number[][][][] }).cells[15]![15]![15]![15], 7);
+  // struct s { struct s; }: an anonymous member of its own type.
+  const selfContaining = new Btf(encodeBtf([u32, struct(2, 's', 4, [member('', 2, 0)])]));
+  assert.throws(() => compileDecoder(selfContaining, 2), /nests deeper than/);
+  assert.throws(() => decodeValue(selfContaining, 2, new Uint8Array(4)), /nests deeper than/);
+  // struct e {}; struct s { struct e a[4294967295]; }: no bytes run out, so the count of values is what stops it.
+  const empty = new Btf(encodeBtf([u32, struct(2, 'e', 0, []), array(3, 2, 0xffffffff), struct(4, 's', 0, [member('a', 3, 0)])]));
+  assert.throws(() => compileDecoder(empty, 4), /decodes to 4294967297 values/);
+  assert.throws(() => decodeValue(empty, 4, new Uint8Array(0)), /decodes to 4294967297 values/);
+});
+
+test('every member is an own property: __proto__ included; encodeValue sees only own properties; a name twice is refused', () => {
+  const inner = struct(2, 'inner', 4, [member('polluted', 1, 0)]);
+  const protoStruct = new Btf(encodeBtf([u32, inner, struct(3, 's', 8, [member('__proto__', 2, 0), member('x', 1, 32)])]));
+  const protoInt = new Btf(encodeBtf([u32, struct(2, 's', 8, [member('__proto__', 1, 0), member('x', 1, 32)])]));
+  const bytes = new Uint8Array([7, 0, 0, 0, 9, 0, 0, 0]);
+  for (const [btf, id, proto] of [[protoStruct, 3, { polluted: 7 }], [protoInt, 2, 7]] as const) {
+    for (const decoded of decodeBoth(btf, id, bytes) as Record<string, unknown>[]) {
+      assert.equal(Object.getPrototypeOf(decoded), Object.prototype);
+      assert.deepEqual(Object.keys(decoded), ['__proto__', 'x']);
+      assert.deepEqual(Object.getOwnPropertyDescriptor(decoded, '__proto__')?.value, proto);
+    }
+  }
+  const inheritedNames = new Btf(encodeBtf([u32, struct(2, 's', 8, [member('constructor', 1, 0), member('x', 1, 32)])]));
+  assert.deepEqual([...encodeValue(inheritedNames, 2, { x: 5 }, 'v')], [0, 0, 0, 0, 5, 0, 0, 0]);
+  const twice = new Btf(encodeBtf([u32, struct(2, 's', 8, [member('x', 1, 0), member('x', 1, 32)])]));
+  assert.throws(() => compileDecoder(twice, 2), /two members named 'x'/);
+  // C forbids it through anonymous members too.
+  const lent = new Btf(encodeBtf([u32, struct(2, '', 4, [member('x', 1, 0)]), struct(3, 's', 8, [member('x', 1, 0), member('', 2, 32)])]));
+  assert.throws(() => decodeValue(lent, 3, new Uint8Array(8)), /two members named 'x'/);
+});
+
+test('bitfields wider than 32 bits are bigints, as 64-bit integers are; narrower ones numbers', () => {
+  const btf = new Btf(encodeBtf([int(1, 'u64', 8, false), int(2, 's64', 8, true), struct(3, 's', 16, [member('big', 1, 0, 60), member('small', 1, 60, 4), member('neg', 2, 64, 33)])]));
+  const bytes = new Uint8Array(16);
+  const view = new DataView(bytes.buffer);
+  view.setBigUint64(0, (0xan << 60n) | ((1n << 59n) + 1n), true);
+  view.setBigUint64(8, (1n << 33n) - 2n, true);
+  for (const decoded of decodeBoth(btf, 3, bytes)) assert.deepEqual(decoded, { big: (1n << 59n) + 1n, small: 0xa, neg: -2n });
 });

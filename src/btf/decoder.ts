@@ -1,16 +1,16 @@
 // Record decoders generated from BTF: for a struct type, one JS function that
 // reads every field at its fixed offset and returns a plain object — numbers,
-// bigints for 64-bit integers and pointers, strings from char arrays (up to
+// bigints for 64-bit integers, pointers and bitfields wider than 32 bits, strings from char arrays (up to
 // the NUL), arrays, nested objects, and unions as DataViews over their bytes.
 // The function is compiled once per type (new Function), so decoding a record
-// is a straight run of DataView reads with no lookups.
+// is one bounds check, then a straight run of DataView reads with no lookups.
 import { decodeCStringAt } from '../cstring.js';
 import { BtfError } from '../errors.js';
-import type { Btf, Member } from './btf.js';
+import type { Btf, BtfType, Member } from './btf.js';
+import { checkDecodable, checkRoom, isCharArray, isSignedBitfield, lendsMembers, readBitfield } from './values.js';
 
 export type RecordDecoder = (view: DataView, offset: number) => Record<string, unknown>;
 
-const MAX_DEPTH = 16;
 /** Arrays longer than this are read by a loop rather than written out element by element. */
 const UNROLL_LIMIT = 16;
 
@@ -78,77 +78,102 @@ const helpers = {
   view(view: DataView, at: number, length: number): DataView {
     return new DataView(view.buffer, view.byteOffset + at, length);
   },
-  bits(view: DataView, at: number, bitOffset: number, bitSize: number, signed: boolean): number {
-    let value = 0n;
-    const first = Math.floor(bitOffset / 8);
-    const last = Math.floor((bitOffset + bitSize - 1) / 8);
-    for (let i = last; i >= first; i--) value = (value << 8n) | BigInt(view.getUint8(at + i));
-    value = (value >> BigInt(bitOffset - first * 8)) & ((1n << BigInt(bitSize)) - 1n);
-    return Number(signed ? BigInt.asIntN(bitSize, value) : value);
-  },
+  bits: readBitfield,
 };
 
 /** Compiles a decoder for the struct (or union) `typeId` of `btf`. */
 export function compileDecoder(btf: Btf, typeId: number): RecordDecoder {
   const type = btf.skipQualifiers(typeId);
   if (type.kind !== 'struct' && type.kind !== 'union') throw new BtfError(`records are structs or unions, not ${type.kind} ${type.name}`);
-  const body = `return ${expression(btf, typeId, 'o', 0)};`;
+  // Members are checked to lie within the record here, so one bounds check per record covers every read.
+  checkDecodable(btf, typeId);
+  const size = btf.sizeof(typeId);
+  const body = `return ${new SourceWriter(btf, type).expression(typeId, 'o')};`;
   const compiled = new Function('v', 'o', 'h', body) as (view: DataView, offset: number, h: typeof helpers) => Record<string, unknown>;
-  return (view, offset) => compiled(view, offset, helpers);
+  return (view, offset) => {
+    checkRoom(view.byteLength, offset, size, type);
+    return compiled(view, offset, helpers);
+  };
 }
 
-/** JS source that reads the value of type `typeId` at byte offset `at` (an expression over `o`). */
-function expression(btf: Btf, typeId: number, at: string, depth: number): string {
-  if (depth > MAX_DEPTH) throw new BtfError(`type ${typeId} nests deeper than ${MAX_DEPTH} levels`);
-  const type = btf.skipQualifiers(typeId);
-  switch (type.kind) {
-    case 'int':
-      if (type.bool) return `v.getUint8(${at}) !== 0`;
-      return integerRead(type.size, type.signed, at);
-    case 'enum':
-    case 'enum64':
-      return integerRead(type.size, type.signed, at);
-    case 'ptr':
-      return `v.getBigUint64(${at}, true)`;
-    case 'float':
-      if (type.size !== 4 && type.size !== 8) throw new BtfError(`${type.size}-byte float ${type.name} cannot be decoded`);
-      return `v.getFloat${type.size * 8}(${at}, true)`;
-    case 'array': {
-      const element = btf.skipQualifiers(type.type);
-      if (element.kind === 'int' && element.size === 1 && (element.char || element.name === 'char')) {
-        return `h.string(v, ${at}, ${type.nelems})`;
+/**
+ * Values the generated source reads one by one. Kernel structs need at most a
+ * few thousand; the limit stops types that reuse a struct many times per level
+ * from growing the source exponentially with their nesting.
+ */
+const MAX_READS = 1 << 16;
+
+class SourceWriter {
+  private reads = 0;
+
+  constructor(
+    private readonly btf: Btf,
+    private readonly record: BtfType,
+  ) {}
+
+  /** JS source that reads the value of type `typeId` at byte offset `at` (an expression over `o`). */
+  expression(typeId: number, at: string): string {
+    this.count();
+    const btf = this.btf;
+    const type = btf.skipQualifiers(typeId);
+    switch (type.kind) {
+      case 'int':
+        if (type.bool) return `v.getUint8(${at}) !== 0`;
+        return integerRead(type.size, type.signed, at);
+      case 'enum':
+      case 'enum64':
+        return integerRead(type.size, type.signed, at);
+      case 'ptr':
+        return `v.getBigUint64(${at}, true)`;
+      case 'float':
+        if (type.size !== 4 && type.size !== 8) throw new BtfError(`${type.size}-byte float ${type.name} cannot be decoded`);
+        return `v.getFloat${type.size * 8}(${at}, true)`;
+      case 'array': {
+        if (isCharArray(btf, type)) return `h.string(v, ${at}, ${type.nelems})`;
+        const stride = btf.sizeof(type.type);
+        // Only arrays of scalars are written out: copies of nested arrays or structs would multiply the source at every level.
+        const element = btf.skipQualifiers(type.type);
+        const scalar = element.kind !== 'array' && element.kind !== 'struct';
+        if (scalar && type.nelems <= UNROLL_LIMIT) {
+          return `[${Array.from({ length: type.nelems }, (_, i) => this.expression(type.type, `${at} + ${i * stride}`)).join(', ')}]`;
+        }
+        return `h.array(${type.nelems}, ${stride}, ${at}, (o) => ${this.expression(type.type, 'o')})`;
       }
-      const stride = btf.sizeof(type.type);
-      if (type.nelems <= UNROLL_LIMIT) {
-        return `[${Array.from({ length: type.nelems }, (_, i) => expression(btf, type.type, `${at} + ${i * stride}`, depth + 1)).join(', ')}]`;
-      }
-      return `h.array(${type.nelems}, ${stride}, ${at}, (o) => ${expression(btf, type.type, 'o', depth + 1)})`;
+      case 'struct':
+        return `({ ${this.fields(type.members, at)} })`;
+      case 'union':
+        return `h.view(v, ${at}, ${type.size})`;
+      default:
+        throw new BtfError(`values of ${type.kind} ${type.name} cannot be decoded`);
     }
-    case 'struct':
-      return `({ ${fields(btf, type.members, at, depth)} })`;
-    case 'union':
-      return `h.view(v, ${at}, ${type.size})`;
-    default:
-      throw new BtfError(`values of ${type.kind} ${type.name} cannot be decoded`);
+  }
+
+  /** `name: read, …` for members at `at`; an anonymous struct or union lends its members to the enclosing object. */
+  private fields(members: readonly Member[], at: string): string {
+    const parts: string[] = [];
+    for (const member of members) {
+      const memberAt = `${at} + ${member.bitOffset / 8}`;
+      const memberType = this.btf.skipQualifiers(member.type);
+      if (member.bitSize) {
+        this.count();
+        parts.push(`${key(member.name)}: h.bits(v, ${at}, ${member.bitOffset}, ${member.bitSize}, ${isSignedBitfield(memberType)})`);
+      } else if (lendsMembers(member, memberType)) {
+        parts.push(this.fields(memberType.members, memberAt));
+      } else {
+        parts.push(`${key(member.name)}: ${this.expression(member.type, memberAt)}`);
+      }
+    }
+    return parts.filter(Boolean).join(', ');
+  }
+
+  private count(): void {
+    if (++this.reads > MAX_READS) throw new BtfError(`a decoder for ${this.record.kind} ${this.record.name} would read more than ${MAX_READS} values one by one`);
   }
 }
 
-/** `name: read, …` for members at `at`; an anonymous struct or union lends its members to the enclosing object. */
-function fields(btf: Btf, members: readonly Member[], at: string, depth: number): string {
-  const parts: string[] = [];
-  for (const member of members) {
-    const memberAt = `${at} + ${Math.floor(member.bitOffset / 8)}`;
-    const memberType = btf.skipQualifiers(member.type);
-    if (member.bitSize) {
-      const signed = memberType.kind === 'int' && memberType.signed;
-      parts.push(`${JSON.stringify(member.name)}: h.bits(v, ${at}, ${member.bitOffset}, ${member.bitSize}, ${signed})`);
-    } else if (member.name === '' && (memberType.kind === 'struct' || memberType.kind === 'union')) {
-      parts.push(fields(btf, memberType.members, memberAt, depth + 1));
-    } else {
-      parts.push(`${JSON.stringify(member.name)}: ${expression(btf, member.type, memberAt, depth + 1)}`);
-    }
-  }
-  return parts.filter(Boolean).join(', ');
+/** An object-literal key: `__proto__: x` would set the prototype, the computed `["__proto__"]: x` makes a property like any other. */
+function key(name: string): string {
+  return name === '__proto__' ? `[${JSON.stringify(name)}]` : JSON.stringify(name);
 }
 
 function integerRead(size: number, signed: boolean, at: string): string {

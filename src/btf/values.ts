@@ -3,24 +3,156 @@
 // arrays, structs as plain objects. Used to set `.rodata` constants with their
 // types checked, and to read global variables back.
 import { decodeCString } from '../cstring.js';
-import { BtfError } from '../errors.js';
-import type { Btf, BtfType } from './btf.js';
+import { BtfError, TsbpfError } from '../errors.js';
+import type { ArrayType, Btf, BtfType, CompositeType, Member } from './btf.js';
 
 const MAX_DEPTH = 32;
+/**
+ * JS values (numbers, strings, objects, array elements) that decoding one value
+ * may build: 64 MiB of u32s still decode, while arrays of zero-size elements by
+ * the billion — no bytes to run out of — are refused before they exhaust the heap.
+ */
+export const MAX_VALUES = 1 << 24;
 
 export function encodeValue(btf: Btf, typeId: number, value: unknown, what: string): Uint8Array {
+  checkLayout(btf, typeId);
   const bytes = new Uint8Array(btf.sizeof(typeId));
-  writeValue(btf, typeId, value, new DataView(bytes.buffer), 0, what, 0);
+  writeValue(btf, typeId, value, new DataView(bytes.buffer), 0, what);
   return bytes;
 }
 
 export function decodeValue(btf: Btf, typeId: number, bytes: Uint8Array, offset = 0): unknown {
+  checkDecodable(btf, typeId);
+  checkRoom(bytes.byteLength, offset, btf.sizeof(typeId), btf.skipQualifiers(typeId));
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return readValue(btf, typeId, view, offset, 0);
+  return readValue(btf, typeId, view, offset);
 }
 
-function writeValue(btf: Btf, typeId: number, value: unknown, view: DataView, at: number, what: string, depth: number): void {
-  if (depth > MAX_DEPTH) throw new BtfError(`${what}: type nesting too deep`);
+/** Refuses types whose values cannot be decoded from their sizeof() bytes (see checkLayout) or would build more than MAX_VALUES values. */
+export function checkDecodable(btf: Btf, typeId: number): void {
+  const values = checkLayout(btf, typeId);
+  if (values > MAX_VALUES) throw new BtfError(`a value of ${describe(btf.skipQualifiers(typeId))} decodes to ${values} values, more than ${MAX_VALUES}`);
+}
+
+/** Refuses bytes that end before a value of `size` bytes at `offset` does (checked once, so reads need no checks of their own). */
+export function checkRoom(byteLength: number, offset: number, size: number, type: BtfType): void {
+  if (!(offset >= 0 && byteLength - offset >= size)) {
+    throw new TsbpfError(`${describe(type)} is ${size} bytes, but ${byteLength} bytes from offset ${offset} leave ${Math.max(byteLength - offset, 0)}`);
+  }
+}
+
+/** Char arrays are strings (up to the NUL), not arrays of numbers. */
+export function isCharArray(btf: Btf, type: ArrayType): boolean {
+  const element = btf.skipQualifiers(type.type);
+  return element.kind === 'int' && element.size === 1 && (element.char || element.name === 'char');
+}
+
+/** Bitfield members are ints or enums: a signed one is sign-extended. */
+export function isSignedBitfield(type: BtfType): boolean {
+  return (type.kind === 'int' || type.kind === 'enum' || type.kind === 'enum64') && type.signed;
+}
+
+/** An anonymous struct or union member lends its members to the object that holds it. */
+export function lendsMembers(member: Member, type: BtfType): type is CompositeType {
+  return member.name === '' && (type.kind === 'struct' || type.kind === 'union');
+}
+
+/** A bitfield `bitSize` bits wide at `bitOffset` bits from `at`: wider than 32 bits, a bigint, as 64-bit integers are. */
+export function readBitfield(view: DataView, at: number, bitOffset: number, bitSize: number, signed: boolean): number | bigint {
+  let value = 0n;
+  const first = Math.floor(bitOffset / 8);
+  const last = Math.floor((bitOffset + bitSize - 1) / 8);
+  for (let i = last; i >= first; i--) value = (value << 8n) | BigInt(view.getUint8(at + i));
+  value = (value >> BigInt(bitOffset - first * 8)) & ((1n << BigInt(bitSize)) - 1n);
+  if (signed) value = BigInt.asIntN(bitSize, value);
+  return bitSize > 32 ? value : Number(value);
+}
+
+/** How a type's values decode: `values` JS values, objects and arrays `height` levels deep, `names` the properties of a struct or union. */
+interface Shape {
+  readonly values: number;
+  readonly height: number;
+  readonly names: readonly string[];
+}
+
+/**
+ * Checks that a value of `typeId` lies within its sizeof() bytes — every member
+ * inside its struct or union, byte-aligned unless a bitfield, no bitfield wider
+ * than its type — that no object gets a member name twice (C forbids it) and that
+ * nesting stays within MAX_DEPTH levels; returns how many JS values decoding one
+ * builds. Each type is measured once, so this is linear in the number of types
+ * even where nesting makes the values exponential.
+ */
+export function checkLayout(btf: Btf, typeId: number): number {
+  return new LayoutChecker(btf).shape(typeId, 0).values;
+}
+
+class LayoutChecker {
+  private readonly shapes = new Map<number, Shape>();
+
+  constructor(private readonly btf: Btf) {}
+
+  shape(typeId: number, depth: number): Shape {
+    if (depth > MAX_DEPTH) throw new BtfError(`type ${typeId} nests deeper than ${MAX_DEPTH} levels`);
+    const type = this.btf.skipQualifiers(typeId);
+    let shape = this.shapes.get(type.id);
+    if (!shape) {
+      shape = this.measure(type, depth);
+      this.shapes.set(type.id, shape);
+    }
+    if (depth + shape.height > MAX_DEPTH) throw new BtfError(`${describe(type)} nests deeper than ${MAX_DEPTH} levels`);
+    return shape;
+  }
+
+  private measure(type: BtfType, depth: number): Shape {
+    if (type.kind === 'array' && !isCharArray(this.btf, type)) {
+      const element = this.shape(type.type, depth + 1);
+      return { values: 1 + type.nelems * element.values, height: element.height + 1, names: [] };
+    }
+    if (type.kind !== 'struct' && type.kind !== 'union') return { values: 1, height: 0, names: [] };
+    let values = 1;
+    let height = 0;
+    const names = new Set<string>();
+    const name = (key: string) => {
+      if (names.has(key)) throw new BtfError(`${describe(type)} has two members named '${key}'`);
+      names.add(key);
+    };
+    for (const member of type.members) {
+      const memberType = this.btf.skipQualifiers(member.type);
+      this.checkPlace(type, member, memberType);
+      if (member.bitSize) {
+        values += 1;
+        name(member.name);
+        continue;
+      }
+      const shape = this.shape(member.type, depth + 1);
+      height = Math.max(height, shape.height + 1);
+      if (lendsMembers(member, memberType)) {
+        values += shape.values - 1;
+        shape.names.forEach(name);
+      } else {
+        values += shape.values;
+        name(member.name);
+      }
+    }
+    return { values, height, names: [...names] };
+  }
+
+  private checkPlace(parent: CompositeType, member: Member, type: BtfType): void {
+    const where = `${describe(parent)} member '${member.name}'`;
+    if (member.bitSize) {
+      if (type.kind !== 'int' && type.kind !== 'enum' && type.kind !== 'enum64') throw new BtfError(`${where}: a bitfield of ${describe(type)}`);
+      if (member.bitSize > type.size * 8) throw new BtfError(`${where}: a ${member.bitSize}-bit bitfield of ${type.size}-byte ${describe(type)}`);
+      if (member.bitOffset + member.bitSize > parent.size * 8) throw new BtfError(`${where}: bits ${member.bitOffset}..${member.bitOffset + member.bitSize - 1} end past its ${parent.size} bytes`);
+      return;
+    }
+    if (member.bitOffset % 8) throw new BtfError(`${where}: at bit ${member.bitOffset}, not on a byte boundary`);
+    const end = member.bitOffset / 8 + this.btf.sizeof(member.type);
+    if (end > parent.size) throw new BtfError(`${where}: ends at byte ${end}, past its ${parent.size} bytes`);
+  }
+}
+
+function writeValue(btf: Btf, typeId: number, value: unknown, view: DataView, at: number, what: string): void {
   const type = btf.skipQualifiers(typeId);
   const wrong = (expected: string): never => {
     throw new BtfError(`${what}: expected ${expected} for ${describe(type)}, got ${typeof value === 'object' ? JSON.stringify(value) : String(value)}`);
@@ -68,7 +200,7 @@ function writeValue(btf: Btf, typeId: number, value: unknown, view: DataView, at
       if (!Array.isArray(value) && !ArrayBuffer.isView(value)) return wrong('an array');
       const items = Array.from(value as ArrayLike<unknown>);
       if (items.length > type.nelems) throw new BtfError(`${what}: ${items.length} elements for ${describe(type)}`);
-      items.forEach((item, i) => writeValue(btf, type.type, item, view, at + i * elementSize, `${what}[${i}]`, depth + 1));
+      items.forEach((item, i) => writeValue(btf, type.type, item, view, at + i * elementSize, `${what}[${i}]`));
       return;
     }
     case 'struct': {
@@ -77,9 +209,9 @@ function writeValue(btf: Btf, typeId: number, value: unknown, view: DataView, at
       const known = new Set(type.members.map((m) => m.name));
       for (const key of Object.keys(record)) if (!known.has(key)) throw new BtfError(`${what}: ${describe(type)} has no member '${key}'`);
       for (const member of type.members) {
-        if (!(member.name in record)) continue;
-        if (member.bitSize || member.bitOffset % 8) throw new BtfError(`${what}.${member.name}: bitfields cannot be set`);
-        writeValue(btf, member.type, record[member.name], view, at + member.bitOffset / 8, `${what}.${member.name}`, depth + 1);
+        if (!Object.hasOwn(record, member.name)) continue;
+        if (member.bitSize) throw new BtfError(`${what}.${member.name}: bitfields cannot be set`);
+        writeValue(btf, member.type, record[member.name], view, at + member.bitOffset / 8, `${what}.${member.name}`);
       }
       return;
     }
@@ -88,8 +220,7 @@ function writeValue(btf: Btf, typeId: number, value: unknown, view: DataView, at
   }
 }
 
-function readValue(btf: Btf, typeId: number, view: DataView, at: number, depth: number): unknown {
-  if (depth > MAX_DEPTH) throw new BtfError('type nesting too deep');
+function readValue(btf: Btf, typeId: number, view: DataView, at: number): unknown {
   const type = btf.skipQualifiers(typeId);
   switch (type.kind) {
     case 'int':
@@ -103,30 +234,37 @@ function readValue(btf: Btf, typeId: number, view: DataView, at: number, depth: 
     case 'float':
       return type.size === 4 ? view.getFloat32(at, true) : view.getFloat64(at, true);
     case 'array': {
-      const element = btf.skipQualifiers(type.type);
-      if (element.kind === 'int' && element.size === 1 && (element.char || element.name === 'char')) {
-        return decodeCString(new Uint8Array(view.buffer, view.byteOffset + at, type.nelems));
-      }
+      if (isCharArray(btf, type)) return decodeCString(new Uint8Array(view.buffer, view.byteOffset + at, type.nelems));
       const size = btf.sizeof(type.type);
-      return Array.from({ length: type.nelems }, (_, i) => readValue(btf, type.type, view, at + i * size, depth + 1));
+      return Array.from({ length: type.nelems }, (_, i) => readValue(btf, type.type, view, at + i * size));
     }
     case 'struct':
     case 'union': {
       const result: Record<string, unknown> = {};
-      for (const member of type.members) {
-        if (member.bitSize) {
-          result[member.name] = readBitfield(view, at, member.bitOffset, member.bitSize);
-        } else if (member.name === '') {
-          Object.assign(result, readValue(btf, member.type, view, at + member.bitOffset / 8, depth + 1));
-        } else {
-          result[member.name] = readValue(btf, member.type, view, at + member.bitOffset / 8, depth + 1);
-        }
-      }
+      readMembers(btf, type.members, view, at, result);
       return result;
     }
     default:
       throw new BtfError(`values of ${describe(type)} cannot be read`);
   }
+}
+
+function readMembers(btf: Btf, members: readonly Member[], view: DataView, at: number, result: Record<string, unknown>): void {
+  for (const member of members) {
+    const memberType = btf.skipQualifiers(member.type);
+    if (member.bitSize) {
+      setOwn(result, member.name, readBitfield(view, at, member.bitOffset, member.bitSize, isSignedBitfield(memberType)));
+    } else if (lendsMembers(member, memberType)) {
+      readMembers(btf, memberType.members, view, at + member.bitOffset / 8, result);
+    } else {
+      setOwn(result, member.name, readValue(btf, member.type, view, at + member.bitOffset / 8));
+    }
+  }
+}
+
+/** A member named `__proto__` is a property like any other: plain assignment would set the object's prototype instead. */
+function setOwn(object: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
 function readInt(view: DataView, at: number, size: number, signed: boolean): number | bigint {
@@ -146,14 +284,6 @@ function readInt(view: DataView, at: number, size: number, signed: boolean): num
 function writeInt(view: DataView, at: number, size: number, value: bigint): void {
   let unsigned = BigInt.asUintN(size * 8, value);
   for (let i = 0; i < size; i++, unsigned >>= 8n) view.setUint8(at + i, Number(unsigned & 0xffn));
-}
-
-function readBitfield(view: DataView, at: number, bitOffset: number, bitSize: number): number {
-  let value = 0n;
-  const first = Math.floor(bitOffset / 8);
-  const last = Math.floor((bitOffset + bitSize - 1) / 8);
-  for (let i = last; i >= first; i--) value = (value << 8n) | BigInt(view.getUint8(at + i));
-  return Number((value >> BigInt(bitOffset - first * 8)) & ((1n << BigInt(bitSize)) - 1n));
 }
 
 function describe(type: BtfType): string {
