@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Btf, type BtfType } from '../src/btf/btf.ts';
+import { encodeBtf } from '../src/btf/writer.ts';
 import { ElfFile } from '../src/elf/elf.ts';
 import { applyCoreRelocations, CoreKind, describeCoreFailure, type CoreFailure, type CoreResult } from '../src/object/core.ts';
 import { Insns, OP_CALL } from '../src/object/insn.ts';
@@ -266,6 +267,82 @@ test('malformed relocations fail without throwing and leave the input untouched'
     if (relo.insn === base.insn) assertPoisoned(new Insns(insns), relo.insn);
   }
   assert.deepEqual(program.insns, original);
+});
+
+// Hostile BTF built in memory: WIDTH-wide, DEPTH-deep type graphs that a
+// plain recursive search (libbpf's) walks WIDTH^DEPTH times: seconds at
+// these sizes, hours a few levels deeper. Searched once per type, they take
+// milliseconds.
+const WIDTH = 4;
+const DEPTH = 12;
+const CRAFTED_TIME_LIMIT_MS = 1000;
+
+const intType = (id: number, size = 4): BtfType => ({ id, kind: 'int', name: 'int', size, signed: true, char: false, bool: false, bitOffset: 0, bits: size * 8 });
+const structType = (id: number, name: string, members: readonly (readonly [name: string, type: number, bitOffset?: number])[]): BtfType =>
+  ({ id, kind: 'struct', name, size: 16, members: members.map(([memberName, type, bitOffset = 0]) => ({ name: memberName, type, bitOffset, bitSize: 0 })) });
+
+/** Relocates one `r0 = imm` instruction (imm: what clang left there), within the time limit; its new immediate and any failure. */
+function relocateCrafted(local: BtfType[], target: BtfType[], relo: { typeId: number; accessString: string; kind: number }, imm: number) {
+  const insns = new Insns(new Uint8Array(8));
+  insns.bytes[0] = 0xb7;
+  insns.setImm(0, imm);
+  const [localBtf, targetBtf] = [new Btf(encodeBtf(local)), new Btf(encodeBtf(target))];
+  const started = performance.now();
+  const result = applyCoreRelocations(insns.bytes, [{ ...relo, insn: 0, insnOffset: 0 }], localBtf, targetBtf);
+  const elapsed = performance.now() - started;
+  assert.ok(elapsed < CRAFTED_TIME_LIMIT_MS, `relocation took ${elapsed.toFixed(0)} ms`);
+  return { imm: new Insns(result.insns).imm(0), reasons: result.failures.map((f) => f.reason) };
+}
+
+/** A struct whose WIDTH anonymous members each hold the previous type, DEPTH levels over `inner`. */
+function nestAnonymous(types: BtfType[], inner: number): number {
+  let below = inner;
+  for (let level = 0; level < DEPTH; level++) {
+    types.push(structType(types.length + 1, '', Array.from({ length: WIDTH }, () => ['', below] as const)));
+    below = types.length;
+  }
+  return below;
+}
+
+test('crafted target BTF: nested anonymous members are searched once each', () => {
+  const local = [intType(1), structType(2, 't', [['x', 1]])];
+  const target = [intType(1), structType(2, '', [['y', 1]])];
+  const nested = nestAnonymous(target, 2);
+  target.push(structType(target.length + 1, 't', [...Array.from({ length: WIDTH }, () => ['', nested] as const), ['x', 1, 64]]));
+  assert.deepEqual(relocateCrafted(local, target, { typeId: 2, accessString: '0:0', kind: FIELD_BYTE_OFFSET }, 0), { imm: 8, reasons: [] });
+});
+
+test('crafted target BTF: duplicate member names and fanned-out parameters are compared once per pair of types', () => {
+  // TYPE_MATCHES: each target level has WIDTH members named 'a'; only the innermost differs (int vs long).
+  const local: BtfType[] = [intType(1), structType(2, 's0', [['v', 1]])];
+  const target: BtfType[] = [intType(1), intType(2, 8), structType(3, 's0', [['v', 2]])];
+  for (let level = 1; level <= DEPTH; level++) {
+    local.push(structType(local.length + 1, `s${level}`, [['a', local.length]]));
+    target.push(structType(target.length + 1, `s${level}`, Array.from({ length: WIDTH }, () => ['a', target.length] as const)));
+  }
+  assert.deepEqual(relocateCrafted(local, target, { typeId: local.length, accessString: '0', kind: TYPE_MATCHES }, 1), { imm: 0, reasons: [] });
+
+  // TYPE_EXISTS: function prototypes whose WIDTH parameters each point to the level below.
+  const prototypes = (): BtfType[] => {
+    const types: BtfType[] = [intType(1), { id: 2, kind: 'func_proto', name: '', returnType: 1, params: [] }];
+    for (let level = 0; level < DEPTH; level++) {
+      types.push({ id: types.length + 1, kind: 'ptr', name: '', type: types.length });
+      types.push({ id: types.length + 1, kind: 'func_proto', name: '', returnType: 1, params: Array.from({ length: WIDTH }, () => ({ name: 'p', type: types.length })) });
+    }
+    types.push({ id: types.length + 1, kind: 'typedef', name: 'fp', type: types.length });
+    return types;
+  };
+  const fp = prototypes();
+  assert.deepEqual(relocateCrafted(fp, prototypes(), { typeId: fp.length, accessString: '0', kind: TYPE_EXISTS }, 1), { imm: 1, reasons: [] });
+});
+
+test('crafted BTF: a relocation that needs too many comparisons fails, naming the budget', () => {
+  const members = (count: number) => Array.from({ length: count }, (_, i) => [`m${i}`, 1] as const);
+  const local = [intType(1), structType(2, 'big', members(1100))];
+  const target = [intType(1), structType(2, 'big', members(1000))];
+  const { reasons } = relocateCrafted(local, target, { typeId: 2, accessString: '0', kind: TYPE_MATCHES }, 1);
+  assert.equal(reasons.length, 1);
+  assert.match(reasons[0]!, /more than 1000000 steps, the budget of one relocation/);
 });
 
 test('against the running kernel: offsets equal the kernel BTF, flavours pick the right field', (t) => {

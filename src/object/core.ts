@@ -136,6 +136,8 @@ type Family = Spec['family'];
 const MAX_ACCESS_DEPTH = 64;
 /** libbpf's bound on type graph recursion when comparing types. */
 const MAX_TYPE_DEPTH = 32;
+/** Members and types one relocation may examine: far above what real kernels need, and quick to reach. */
+const MAX_SEARCH_STEPS = 1_000_000;
 
 function familyOf(kind: number): Family {
   switch (kind) {
@@ -222,12 +224,12 @@ function arrayElement(btf: Btf, array: ArrayType, index: number, enclosing: Acce
 }
 
 /** The same relocation in a target candidate, or the reason the candidate does not fit. */
-function matchCandidate(localSpec: Spec, kind: number, target: Btf, candidateId: number): Spec | string {
+function matchCandidate(localSpec: Spec, kind: number, target: Btf, candidateId: number, search: TypeSearch): Spec | string {
   switch (localSpec.family) {
     case 'type': {
       const fits = kind === CoreKind.TYPE_MATCHES
-        ? typesMatch(localSpec.btf, localSpec.rootId, target, candidateId, false, MAX_TYPE_DEPTH)
-        : typesCompatible(localSpec.btf, localSpec.rootId, target, candidateId, MAX_TYPE_DEPTH);
+        ? typesMatch(localSpec.btf, localSpec.rootId, target, candidateId, false, MAX_TYPE_DEPTH, search)
+        : typesCompatible(localSpec.btf, localSpec.rootId, target, candidateId, MAX_TYPE_DEPTH, search);
       return fits ? { family: 'type', btf: target, rootId: candidateId } : kind === CoreKind.TYPE_MATCHES ? 'does not match' : 'not compatible';
     }
     case 'enumval': {
@@ -238,21 +240,20 @@ function matchCandidate(localSpec: Spec, kind: number, target: Btf, candidateId:
       return index < 0 ? `no enumerator '${wanted}'` : { family: 'enumval', btf: target, enumType, index };
     }
     case 'field':
-      return matchFieldPath(localSpec, target, candidateId);
+      return matchFieldPath(localSpec, target, candidateId, search);
   }
 }
 
 /** Follows the local access path in the target: members by name, arrays by index. */
-function matchFieldPath(localSpec: FieldSpec, target: Btf, candidateId: number): FieldSpec | string {
+function matchFieldPath(localSpec: FieldSpec, target: Btf, candidateId: number, search: TypeSearch): FieldSpec | string {
   const accessors: Accessor[] = [];
   let bitOffset = 0;
   let id = candidateId;
   for (const wanted of localSpec.accessors) {
     const type = target.skipQualifiers(id);
     if (wanted.member) {
-      const localMemberType = wanted.member.type;
       if (!isComposite(type)) return `${typeLabel(target, type.id)} is not a struct or union (looking for field '${wanted.member.name}')`;
-      const found = findMember(target, type, wanted.member.name, (targetType) => fieldsCompatible(localSpec.btf, localMemberType, target, targetType), 0);
+      const found = findMember(localSpec.btf, wanted.member, target, type, MAX_ACCESS_DEPTH, search);
       if (found === 'absent') return `no field '${wanted.member.name}'`;
       if (found === 'incompatible') return `field '${wanted.member.name}' has an incompatible type`;
       const accessor = memberAccessor(found.container, found.index);
@@ -284,24 +285,32 @@ interface MemberHit {
   bitOffset: number;
 }
 
+type MemberSearchResult = MemberHit | 'absent' | 'incompatible';
+
 /**
- * Finds a member by name, looking inside anonymous struct/union members too.
- * A same-named member of an incompatible type ends the search at its level,
- * as in libbpf; an enclosing level then keeps looking.
+ * Finds a field of the local type in a target struct/union by name, looking
+ * inside anonymous struct/union members too. A same-named member of an
+ * incompatible type ends the search at its level, as in libbpf; an enclosing
+ * level then keeps looking.
  */
-function findMember(btf: Btf, composite: CompositeType, name: string, compatible: (typeId: number) => boolean, depth: number): MemberHit | 'absent' | 'incompatible' {
-  if (depth >= MAX_ACCESS_DEPTH) fail(`anonymous members nested deeper than ${MAX_ACCESS_DEPTH} in ${typeLabel(btf, composite.id)}`);
-  let sawIncompatible = false;
-  for (const [index, member] of composite.members.entries()) {
-    if (member.name === name) return compatible(member.type) ? { container: composite, index, bitOffset: member.bitOffset } : 'incompatible';
-    if (member.name !== '') continue;
-    const inner = btf.skipQualifiers(member.type);
-    if (!isComposite(inner)) continue;
-    const found = findMember(btf, inner, name, compatible, depth + 1);
-    if (typeof found === 'object') return { ...found, bitOffset: found.bitOffset + member.bitOffset };
-    sawIncompatible ||= found === 'incompatible';
-  }
-  return sawIncompatible ? 'incompatible' : 'absent';
+function findMember(local: Btf, wanted: Member, target: Btf, composite: CompositeType, levels: number, search: TypeSearch): MemberSearchResult {
+  if (levels <= 0) fail(`anonymous members nested deeper than ${MAX_ACCESS_DEPTH} in ${typeLabel(target, composite.id)}`);
+  return search.members.get(`${wanted.name}:${wanted.type}:${composite.id}`, levels, () => {
+    search.spend(composite.members.length);
+    let sawIncompatible = false;
+    for (const [index, member] of composite.members.entries()) {
+      if (member.name === wanted.name) {
+        return fieldsCompatible(local, wanted.type, target, member.type) ? { container: composite, index, bitOffset: member.bitOffset } : 'incompatible';
+      }
+      if (member.name !== '') continue;
+      const inner = target.skipQualifiers(member.type);
+      if (!isComposite(inner)) continue;
+      const found = findMember(local, wanted, target, inner, levels - 1, search);
+      if (typeof found === 'object') return { ...found, bitOffset: found.bitOffset + member.bitOffset };
+      sawIncompatible ||= found === 'incompatible';
+    }
+    return sawIncompatible ? 'incompatible' : 'absent';
+  });
 }
 
 // ---------------------------------------------------------------------------
@@ -418,8 +427,9 @@ function resolve(relo: ProgramCoreRelo, local: Btf, target: Btf, candidates: Can
   const matches: { id: number; spec: Spec; computed: Computed }[] = [];
   const mismatches: string[] = [];
   const candidateIds = candidates.get(relo.typeId);
+  const search = new TypeSearch();
   for (const id of candidateIds) {
-    const spec = matchCandidate(localSpec, relo.kind, target, id);
+    const spec = matchCandidate(localSpec, relo.kind, target, id, search);
     if (typeof spec === 'string') mismatches.push(`target ${typeLabel(target, id)} [${id}]: ${spec}`);
     else matches.push({ id, spec, computed: computeValue(relo.kind, spec) });
   }
@@ -549,9 +559,14 @@ function fieldsCompatible(local: Btf, localId: number, target: Btf, targetId: nu
 }
 
 /** libbpf's "compatible" types, used by TYPE_EXISTS, TYPE_SIZE and TYPE_ID_TARGET. */
-function typesCompatible(local: Btf, localId: number, target: Btf, targetId: number, level: number): boolean {
+function typesCompatible(local: Btf, localId: number, target: Btf, targetId: number, level: number, search: TypeSearch): boolean {
   // The root is compared before typedefs are stripped: a typedef only matches a typedef.
   if (!kindsCompatible(local.kindOf(localId), target.kindOf(targetId))) return false;
+  return search.compatible.get(`${localId}:${targetId}`, level, () => typeChainsCompatible(local, localId, target, targetId, level, search));
+}
+
+function typeChainsCompatible(local: Btf, localId: number, target: Btf, targetId: number, level: number, search: TypeSearch): boolean {
+  search.spend(1);
   for (let depth = 0; depth < MAX_TYPE_DEPTH; depth++) {
     const l = local.skipQualifiers(localId);
     const t = target.skipQualifiers(targetId);
@@ -576,7 +591,7 @@ function typesCompatible(local: Btf, localId: number, target: Btf, targetId: num
         if (l.params.length !== targetProto.params.length) return false;
         if (l.params.length > 0 && level <= 0) fail(`function prototypes nested deeper than ${MAX_TYPE_DEPTH}`);
         const paramsCompatible = l.params.every((param, i) =>
-          typesCompatible(local, local.skipQualifiers(param.type).id, target, target.skipQualifiers(targetProto.params[i]!.type).id, level - 1));
+          typesCompatible(local, local.skipQualifiers(param.type).id, target, target.skipQualifiers(targetProto.params[i]!.type).id, level - 1, search));
         if (!paramsCompatible) return false;
         localId = l.returnType;
         targetId = targetProto.returnType;
@@ -595,8 +610,13 @@ function typesCompatible(local: Btf, localId: number, target: Btf, targetId: num
  * enumerator exists in the target (by name) and matches; behind a pointer a
  * struct/union only needs the same name and kind (a forward declaration will do).
  */
-function typesMatch(local: Btf, localId: number, target: Btf, targetId: number, behindPointer: boolean, level: number): boolean {
+function typesMatch(local: Btf, localId: number, target: Btf, targetId: number, behindPointer: boolean, level: number, search: TypeSearch): boolean {
   if (level <= 0) fail(`types nested deeper than ${MAX_TYPE_DEPTH}`);
+  return search.matches.get(`${localId}:${targetId}:${behindPointer}`, level, () => typeChainsMatch(local, localId, target, targetId, behindPointer, level, search));
+}
+
+function typeChainsMatch(local: Btf, localId: number, target: Btf, targetId: number, behindPointer: boolean, level: number, search: TypeSearch): boolean {
+  search.spend(1);
   for (let depth = 0; depth < MAX_TYPE_DEPTH; depth++) {
     const l = local.skipQualifiers(localId);
     const t = target.skipQualifiers(targetId);
@@ -609,11 +629,11 @@ function typesMatch(local: Btf, localId: number, target: Btf, targetId: number, 
         return behindPointer && t.kind === (l.union ? 'union' : 'struct');
       case 'enum':
       case 'enum64':
-        return (t.kind === 'enum' || t.kind === 'enum64') && enumsMatch(l, t);
+        return (t.kind === 'enum' || t.kind === 'enum64') && enumsMatch(l, t, search);
       case 'struct':
       case 'union':
         if (behindPointer) return t.kind === l.kind || (t.kind === 'fwd' && t.union === (l.kind === 'union'));
-        return t.kind === l.kind && compositesMatch(local, l, target, t, level);
+        return t.kind === l.kind && compositesMatch(local, l, target, t, level, search);
       case 'int':
         return t.kind === 'int' && t.size === l.size && t.signed === l.signed;
       case 'ptr':
@@ -629,7 +649,7 @@ function typesMatch(local: Btf, localId: number, target: Btf, targetId: number, 
         continue;
       case 'func_proto': {
         if (t.kind !== 'func_proto' || t.params.length !== l.params.length) return false;
-        const paramsMatch = l.params.every((param, i) => typesMatch(local, param.type, target, t.params[i]!.type, behindPointer, level - 1));
+        const paramsMatch = l.params.every((param, i) => typesMatch(local, param.type, target, t.params[i]!.type, behindPointer, level - 1, search));
         if (!paramsMatch) return false;
         localId = l.returnType;
         targetId = t.returnType;
@@ -647,13 +667,47 @@ function namesMatch(localName: string, targetName: string): boolean {
   return targetName === '' ? localName === '' : essentialNamesEqual(localName, targetName);
 }
 
-function enumsMatch(l: EnumType, t: EnumType): boolean {
+function enumsMatch(l: EnumType, t: EnumType, search: TypeSearch): boolean {
+  search.spend(l.values.length * t.values.length);
   return l.size === t.size && l.values.every((value) => t.values.some((candidate) => namesMatch(value.name, candidate.name)));
 }
 
-function compositesMatch(local: Btf, l: CompositeType, target: Btf, t: CompositeType, level: number): boolean {
+function compositesMatch(local: Btf, l: CompositeType, target: Btf, t: CompositeType, level: number, search: TypeSearch): boolean {
+  search.spend(l.members.length * t.members.length);
   return l.members.every((member) =>
-    t.members.some((candidate) => namesMatch(member.name, candidate.name) && typesMatch(local, member.type, target, candidate.type, false, level - 1)));
+    t.members.some((candidate) => namesMatch(member.name, candidate.name) && typesMatch(local, member.type, target, candidate.type, false, level - 1, search)));
+}
+
+/**
+ * The type graph work of one relocation. libbpf's recursive searches are
+ * exponential on crafted BTF (anonymous members nested in anonymous members,
+ * duplicate member names, function parameters fanning out), so results are
+ * remembered per pair of types, and a step budget bounds what remains.
+ */
+class TypeSearch {
+  readonly members = new Memo<MemberSearchResult>();
+  readonly compatible = new Memo<boolean>();
+  readonly matches = new Memo<boolean>();
+  private steps = 0;
+
+  spend(steps: number): void {
+    this.steps += steps;
+    if (this.steps > MAX_SEARCH_STEPS) fail(`comparing types took more than ${MAX_SEARCH_STEPS} steps, the budget of one relocation`);
+  }
+}
+
+/** Results already worked out, each with the recursion depth it had left. */
+class Memo<T> {
+  private readonly known = new Map<string, { value: T; levels: number }>();
+
+  get(key: string, levels: number, compute: () => T): T {
+    const known = this.known.get(key);
+    // Worked out with no more levels left, it did not hit the depth limit: it holds with these.
+    if (known && known.levels <= levels) return known.value;
+    const value = compute();
+    this.known.set(key, { value, levels });
+    return value;
+  }
 }
 
 // ---------------------------------------------------------------------------
