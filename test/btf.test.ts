@@ -3,8 +3,9 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, truncateSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Btf } from '../src/btf/btf.ts';
+import { Btf, type BtfType } from '../src/btf/btf.ts';
 import { parseBtfExt } from '../src/btf/ext.ts';
+import { typeName } from '../src/btf/format.ts';
 import { decodeValue, encodeValue } from '../src/btf/values.ts';
 import { encodeBtf } from '../src/btf/writer.ts';
 import { ElfFile } from '../src/elf/elf.ts';
@@ -125,6 +126,25 @@ test('reference cycles and dangling ids are reported, not followed forever', () 
   assert.throws(() => btf.skipQualifiers(1), /cycle/);
   assert.throws(() => btf.sizeof(2), /cycle/);
   assert.throws(() => btf.type(3), /does not exist/);
+});
+
+test('type names stay short: function prototypes whose parameters fan out end in …', () => {
+  // A pointer to a prototype of 8 parameters, each a pointer to the level below, 6 levels: 8^6 leaves in full.
+  const types: BtfType[] = [
+    { id: 1, kind: 'int', name: 'int', size: 4, signed: true, char: false, bool: false, bitOffset: 0, bits: 32 },
+    { id: 2, kind: 'func_proto', name: '', returnType: 1, params: [] },
+  ];
+  for (let level = 0; level < 6; level++) {
+    types.push({ id: types.length + 1, kind: 'ptr', name: '', type: types.length });
+    types.push({ id: types.length + 1, kind: 'func_proto', name: '', returnType: 1, params: Array.from({ length: 8 }, () => ({ name: 'p', type: types.length })) });
+  }
+  types.push({ id: types.length + 1, kind: 'ptr', name: '', type: types.length });
+  types.push({ id: types.length + 1, kind: 'const', name: '', type: 3 });
+  const btf = new Btf(encodeBtf(types));
+  const name = typeName(btf, types.length - 1);
+  assert.ok(name.length < 1000, `${name.length} characters`);
+  assert.match(name, /^int \(int \(int \(.*…/);
+  assert.equal(typeName(btf, types.length), 'const int () *', 'short names are whole');
 });
 
 test('parses every type of the running kernel BTF', (t) => {
