@@ -1,5 +1,6 @@
 // What every `tsbpf <command>` provides to the dispatcher in cli.ts.
 import { TsbpfError } from '../errors.js';
+import { setLongTimeout } from '../timers.js';
 
 export interface Command {
   readonly name: string;
@@ -20,6 +21,6 @@ export function stopSignal(seconds: number | undefined): AbortSignal {
   const stop = new AbortController();
   process.once('SIGINT', () => stop.abort());
   process.once('SIGTERM', () => stop.abort());
-  if (seconds !== undefined) setTimeout(() => stop.abort(), seconds * 1000).unref();
+  if (seconds !== undefined) setLongTimeout(() => stop.abort(), seconds * 1000, { unref: true });
   return stop.signal;
 }

@@ -5,6 +5,7 @@
 // a record that arrived before the wait began is never missed.
 import { TsbpfError } from '../errors.js';
 import { FdWatcher } from '../syscall/index.js';
+import { MAX_TIMER_MS, setLongTimeout } from '../timers.js';
 
 // koffi calls the watcher's callback from libuv's poll phase without running
 // microtasks afterwards (Node does that only for its own callbacks), so the
@@ -51,8 +52,6 @@ export interface Subscription {
 }
 
 const DEFAULT_CHECK_INTERVAL_MS = 100;
-/** Node's timers take at most this many milliseconds (2^31 - 1). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** The check interval in ms, or undefined for never (Infinity). */
 function checkInterval(value: number | undefined): number | undefined {
@@ -142,7 +141,7 @@ export class FdWaiter {
         return true;
       };
       const cleanUp = () => {
-        if (timer) clearTimeout(timer);
+        cancelTimer?.();
         signal?.removeEventListener('abort', onAbort);
       };
       const onAbort = () => {
@@ -150,12 +149,7 @@ export class FdWaiter {
         cleanUp();
         this.stopWatching();
       };
-      // Node's timers wait 2^31 - 1 ms at most (longer ones fire after 1 ms): a longer timeout takes several in a row.
-      let timer: NodeJS.Timeout | undefined;
-      const startTimer = (ms: number) => {
-        timer = setTimeout(ms > MAX_TIMER_MS ? () => startTimer(ms - MAX_TIMER_MS) : onAbort, Math.min(ms, MAX_TIMER_MS));
-      };
-      if (timeoutMs !== undefined) startTimer(timeoutMs);
+      const cancelTimer = timeoutMs === undefined ? undefined : setLongTimeout(onAbort, timeoutMs);
       signal?.addEventListener('abort', onAbort, { once: true });
       this.cancel = onAbort;
       this.wake = () => {
