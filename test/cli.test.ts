@@ -64,5 +64,17 @@ test('load exits non-zero with the verifier\'s whole explanation, and pins nothi
   assert.match(result.stderr, /R0 invalid mem access 'map_value_or_null'/);
   assert.match(result.stderr, /\*value \+= 1;.*@ verifier_reject\.bpf\.c:\d+/);
   assert.match(result.stderr, /program 'missing_null_check' rejected by the verifier/);
-  assert.ok(!existsSync(`${dir}/missing_null_check`));
+  assert.ok(!existsSync(dir), 'the directories made for it are gone too');
+});
+
+test('load --pin refuses a path that is not a directory with a message, and pins nothing there', (t) => {
+  if (!needsRoot(t)) return;
+  const dir = `/sys/fs/bpf/tsbpf-test-${process.pid}-file`;
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  assert.equal(tsbpf('load', programPath('execsnoop'), '--pin', dir).status, 0);
+  // A pinned program is a file in bpffs.
+  const result = tsbpf('load', programPath('execsnoop'), '--pin', `${dir}/execsnoop`);
+  assert.equal(result.status, 1);
+  assert.equal(result.stderr, `tsbpf: load: cannot make directory ${dir}/execsnoop/maps: part of that path exists and is not a directory\n`);
+  assert.deepEqual(readdirSync(`${dir}/maps`).sort(), ['_bss', '_rodata', 'events']);
 });
