@@ -1,7 +1,7 @@
 // `tsbpf inspect` and `tsbpf load --pin`, as other tools and people call them.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { closeFd, objGet } from '../src/syscall/index.ts';
@@ -77,4 +77,14 @@ test('load --pin refuses a path that is not a directory with a message, and pins
   assert.equal(result.status, 1);
   assert.equal(result.stderr, `tsbpf: load: cannot make directory ${dir}/execsnoop/maps: part of that path exists and is not a directory\n`);
   assert.deepEqual(readdirSync(`${dir}/maps`).sort(), ['_bss', '_rodata', 'events']);
+});
+
+test('snoop --pid takes a decimal process id below pid_max, refused before anything is printed', () => {
+  const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
+  for (const pid of ['0x10', '99999999999', String(pidMax), '0']) {
+    const result = tsbpf('execsnoop', '--pid', pid, '--duration', '0.01');
+    assert.equal(result.status, 1, pid);
+    assert.equal(result.stdout, '', pid);
+    assert.equal(result.stderr, `tsbpf: --pid: expected a process id (a decimal number from 1 to ${pidMax - 1}), got '${pid}'\n`);
+  }
 });

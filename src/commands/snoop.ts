@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { TsbpfError } from '../errors.js';
 import type { SnoopOptions, TracerSummary } from '../tools/tracer.js';
-import { positiveNumber, stopSignal, type Command } from './command.js';
+import { positiveNumber, processId, stopSignal, type Command } from './command.js';
 
 export interface SnoopCommandSpec<Event> {
   name: string;
@@ -38,8 +38,7 @@ export function snoopCommand<Event>(spec: SnoopCommandSpec<Event>): Command {
         },
       });
       const duration = values.duration === undefined ? undefined : positiveNumber('--duration', values.duration);
-      const pid = values.pid === undefined ? undefined : positiveNumber('--pid', values.pid);
-      if (pid !== undefined && !Number.isInteger(pid)) throw new TsbpfError(`--pid: expected a process id, got '${values.pid}'`);
+      const pid = values.pid === undefined ? undefined : processId('--pid', values.pid);
       if (values.comm !== undefined && Buffer.byteLength(values.comm) > 15) throw new TsbpfError('--comm: command names are at most 15 bytes');
 
       const json = spec.json ?? ((event: Event) => event);
