@@ -138,7 +138,6 @@ test('a data section larger than a map value can be is refused before anything i
 });
 
 test("a legacy 'maps' section without contents (NOBITS) is refused", () => {
-  const SHT_NOBITS = 8;
   assertRefused(edited('test_legacy_mixed', (v, b) => v.setUint32(sectionHeaderAt(b, 'maps') + 4, SHT_NOBITS, true)), /'maps' section has no contents/);
 });
 
@@ -150,6 +149,8 @@ test('a function whose size is not a whole number of instructions is refused', (
   assertRefused(edited('test_globals', (v, b) => v.setBigUint64(symbolEntryAt(b, 'globals_raw_tp') + 16, 1n, true)), /'globals_raw_tp' has a bad range \[0, 1\)/);
 });
 
+const [SHT_PROGBITS, SHT_SYMTAB, SHT_STRTAB, SHT_NOBITS, SHT_REL] = [1, 2, 3, 8, 9];
+
 /**
  * A program whose entry calls f0, which calls f1, … up to f<depth - 1>: global
  * functions in .text, each a call of the one right after it (pc-relative) and
@@ -157,7 +158,6 @@ test('a function whose size is not a whole number of instructions is refused', (
  */
 function callChainObject(depth: number): Uint8Array {
   const [CALL, EXIT, MOV_IMM, PSEUDO_CALL] = [0x85, 0x95, 0xb7, 1];
-  const [SHT_PROGBITS, SHT_SYMTAB, SHT_STRTAB, SHT_REL] = [1, 2, 3, 9];
   const [SHF_ALLOC, SHF_EXECINSTR] = [2, 4];
   const [STB_GLOBAL, STT_FUNC, R_BPF_64_32] = [1, 2, 10];
   const FUNCTION_SIZE = 16;
@@ -201,6 +201,19 @@ function callChainObject(depth: number): Uint8Array {
     { name: '.strtab', type: SHT_STRTAB, data: strings.bytes },
   ]);
 }
+
+test("a 'version' section without the 4 bytes of a kernel version (NOBITS, or short) is refused", () => {
+  const withVersion = (version: { type: number; data: Uint8Array }) => elfObject([
+    { name: '.symtab', type: SHT_SYMTAB, data: new Uint8Array(24), link: 2, entsize: 24 },
+    { name: '.strtab', type: SHT_STRTAB, data: new Uint8Array(1) },
+    { name: 'license', type: SHT_PROGBITS, data: new TextEncoder().encode('GPL\0') },
+    { name: 'version', ...version },
+  ]);
+  // NOBITS: the header says 4 bytes, the file has none.
+  assertRefused(withVersion({ type: SHT_NOBITS, data: new Uint8Array(4) }), /'version' section holds 0 bytes, not a u32 kernel version/);
+  assertRefused(withVersion({ type: SHT_PROGBITS, data: new Uint8Array(2) }), /holds 2 bytes/);
+  assert.equal(ObjectSpec.parse(withVersion({ type: SHT_PROGBITS, data: new Uint8Array([0x2a, 0x06, 0x06, 0x00]) })).kernelVersion, 0x6062a);
+});
 
 test('a chain of 10,000 calls links, each function right after its caller', () => {
   const depth = 10_000;

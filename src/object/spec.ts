@@ -91,7 +91,9 @@ export class ObjectSpec {
     if (!license) throw new ObjectError("no 'license' section: add `char LICENSE[] SEC(\"license\") = \"GPL\";`");
     this.license = decodeCString(license.data);
     const version = elf.section('version');
-    this.kernelVersion = version && version.size >= 4 ? new DataView(version.data.buffer, version.data.byteOffset).getUint32(0, true) : 0;
+    // (A NOBITS section has a size but no bytes.)
+    if (version && version.data.length < 4) throw new ObjectError(`the 'version' section holds ${version.data.length} bytes, not a u32 kernel version`);
+    this.kernelVersion = version ? new DataView(version.data.buffer, version.data.byteOffset).getUint32(0, true) : 0;
 
     const btfSection = elf.section('.BTF');
     this.btf = btfSection ? new Btf(btfSection.data.slice()) : undefined;
