@@ -53,6 +53,7 @@ test('per-CPU maps: one value per possible CPU, as the program counted them; loo
   assert.throws(() => map.lookup(u32(0)), (e: unknown) => e instanceof TsbpfError && /per-CPU.*lookupPerCpu/.test(e.message));
   assert.throws(() => map.update(u32(0), u64(1n)), (e: unknown) => e instanceof TsbpfError && /updatePerCpu/.test(e.message));
   assert.throws(() => map.updatePerCpu(u32(0), [u64(1n)].concat(cpus.length > 1 ? [] : [u64(2n)])), /values for/);
+  for (const values of [null, undefined, u64(1n)]) assert.throws(() => map.updatePerCpu(u32(0), values as unknown as Uint8Array[]), (e: unknown) => e instanceof TsbpfError && /takes an array of values/.test(e.message));
   assert.throws(() => object.map('visits').lookupPerCpu(u32(0)), /not a per-CPU map/);
 });
 

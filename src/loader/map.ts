@@ -87,6 +87,7 @@ export class BpfMap {
   updatePerCpu(key: Uint8Array, values: readonly Uint8Array[], flags = 0): void {
     this.checkKey(key);
     const { stride, cpus } = this.perCpuLayout();
+    if (!Array.isArray(values)) throw new TsbpfError(`map '${this.name}': updatePerCpu takes an array of values, one per possible CPU`);
     if (values.length !== cpus) throw new TsbpfError(`map '${this.name}': ${values.length} values for ${cpus} possible CPUs`);
     const all = new Uint8Array(stride * cpus);
     values.forEach((value, cpu) => {
