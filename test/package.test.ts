@@ -2,7 +2,7 @@
 // is imported by plain node (no tsx, no compiler) and runs execsnoop.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -59,4 +59,19 @@ test('npm pack, then install --ignore-scripts in an empty folder: plain node imp
   const help = spawnSync(join(app, 'node_modules', '.bin', 'tsbpf'), ['--help'], { encoding: 'utf8' });
   assert.equal(help.status, 0, help.stderr);
   assert.match(help.stdout, /execsnoop/);
+});
+
+test('the tarball holds a fresh build and what runs, not test objects, stale output or source maps without their sources', () => {
+  // Left by an earlier build of a module that has since been renamed or removed.
+  mkdirSync(join(root, 'dist'), { recursive: true });
+  writeFileSync(join(root, 'dist', 'stale-from-an-old-build.js'), 'export {};\n');
+  const [packed] = JSON.parse(run('npm', ['pack', '--dry-run', '--json', '--silent'], root)) as [{ files: { path: string }[] }];
+  const paths = packed.files.map((file) => file.path);
+  assert.ok(paths.includes('dist/index.js') && paths.includes('dist/index.d.ts') && paths.includes('dist/cli.js'));
+  assert.ok(!paths.includes('dist/stale-from-an-old-build.js'), 'the build starts from an empty dist/');
+  assert.deepEqual(paths.filter((path) => path.endsWith('.map')), [], 'no source maps pointing at src/, which is not packed');
+  assert.deepEqual(paths.filter((path) => path.startsWith('programs/') && !path.startsWith('programs/include/')).sort(), [
+    'programs/execsnoop.bpf.c', 'programs/execsnoop.bpf.o', 'programs/opensnoop.bpf.c', 'programs/opensnoop.bpf.o',
+  ], 'only the objects the tools load, with their sources');
+  assert.deepEqual(paths.filter((path) => /^(test|bench|examples|scripts|src)\//.test(path)), []);
 });
