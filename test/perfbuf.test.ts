@@ -433,6 +433,29 @@ test('consume() honours its budget and starts the next call after the CPU that u
   assert.throws(() => buffer.consume(() => { buffer.consume(() => {}); }), TsbpfError, 'nested consume is refused');
 });
 
+test('a callback that returns false pauses like a budget: the next consume() starts after its CPU, so a busy CPU cannot starve the others', (t) => {
+  const producer = openProducer(t);
+  if (!producer) return;
+  const { buffer, run } = producer;
+  if (buffer.cpus.length < 2) {
+    t.skip(`one online CPU (${buffer.cpus.join(',')}): no CPUs to take turns`);
+    return;
+  }
+  const checker = new SampleChecker(8, 8);
+  for (const cpu of buffer.cpus) run(cpu, { count: 5, firstSeq: cpu << 20 });
+  const firstCpus: number[] = [];
+  for (let i = 0; i < buffer.cpus.length; i++) {
+    assert.equal(buffer.consume((view, offset, length, cpu) => {
+      checker.check(view, offset, length, cpu);
+      firstCpus.push(cpu);
+      return false;
+    }), 1);
+  }
+  assert.deepEqual(firstCpus, buffer.cpus, 'each CPU in turn');
+  assert.equal(buffer.consume(checker.check), 5 * buffer.cpus.length - buffer.cpus.length, 'nothing lost or repeated');
+  assert.equal(checker.count, 5 * buffer.cpus.length);
+});
+
 test('poll() times out with 0 when nothing comes, and delivers what arrives while it waits', async (t) => {
   const producer = openProducer(t);
   if (!producer) return;

@@ -67,7 +67,7 @@ export class PerfBuffer {
   private readonly rings: CpuRing[] = [];
   private readonly epoll: Epoll;
   private readonly waiter: FdWaiter;
-  /** Where the next consume() starts, so a budget does not always favour the first CPUs. */
+  /** Where the next consume() starts, so a budget (or a callback returning false) does not always favour the first CPUs. */
   private next = 0;
   private consuming = false;
   /** A callback of the consume() in progress, or its onLost, closed the buffer or a subscription. */
@@ -126,7 +126,8 @@ export class PerfBuffer {
         const index = (this.next + i) % rings.length;
         const reader = rings[index]!.reader;
         delivered += reader.read(onSample, budget - delivered);
-        if (delivered >= budget) this.next = (index + 1) % rings.length;
+        // A callback that returns false pauses like a budget: the next call starts with the next CPU, or this one would starve the others.
+        if (delivered >= budget || reader.callbackStopped) this.next = (index + 1) % rings.length;
         if (reader.callbackStopped || this.stopRequested) break;
       }
       return delivered;
