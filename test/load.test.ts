@@ -2,7 +2,7 @@
 // everything that can go wrong on the way.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, truncateSync } from 'node:fs';
+import { closeSync, fstatSync, mkdtempSync, openSync, rmSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -171,4 +171,14 @@ test('strings with a NUL byte are refused before the kernel reads them cut short
   const object = BpfObject.open(programPath('map_values'));
   t.after(() => object.close());
   assert.throws(() => attachRawTracepoint(object.program('visit').fd, 'sys_enter\0sys_exit'), /raw tracepoint "sys_enter\\u0000sys_exit" holds a NUL byte/);
+});
+
+test('close() lets go of every part even when one fails to close (an fd closed behind tsbpf\'s back)', (t) => {
+  if (!needsRoot(t)) return;
+  const object = BpfObject.open(programPath('ringbuf_multi'));
+  const [victim, ...others] = object.maps.values();
+  const fds = [...others, ...object.programs.values()].map((part) => part.fd);
+  closeSync(victim!.fd);
+  assert.throws(() => object.close(), (error: Error) => error instanceof SyscallError && error.code === 'EBADF');
+  for (const fd of fds) assert.throws(() => fstatSync(fd), /EBADF/, `fd ${fd} closed too`);
 });

@@ -8,6 +8,7 @@ import { possibleCpus } from '../cpus.js';
 import { ClosedError, TsbpfError } from '../errors.js';
 import type { MapSpec } from '../object/maps.js';
 import { MapType } from '../object/maps.js';
+import { releaseAllOrThrow } from '../release.js';
 import { PerfBuffer, type PerfBufferOptions } from '../ringbuf/perf-buffer.js';
 import { RingBuffer } from '../ringbuf/ringbuf.js';
 import { UserRingBuffer } from '../ringbuf/user-ringbuf.js';
@@ -174,11 +175,9 @@ export class BpfMap {
 
   close(): void {
     if (this.fdValue < 0) return;
-    this.ring?.close();
-    this.perf?.close();
-    this.userRing?.close();
-    closeFd(this.fdValue);
+    const fd = this.fdValue;
     this.fdValue = -1;
+    releaseAllOrThrow([() => this.ring?.close(), () => this.perf?.close(), () => this.userRing?.close(), () => closeFd(fd)]);
   }
 
   private checkKey(key: Uint8Array): void {

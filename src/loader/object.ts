@@ -14,6 +14,7 @@ import type { ProgramSpec } from '../object/spec.js';
 import { ObjectSpec } from '../object/spec.js';
 import { possibleCpus } from '../cpus.js';
 import { readRegularFile } from '../regular-file.js';
+import { releaseAll, releaseAllOrThrow } from '../release.js';
 import type { PerfBuffer, PerfBufferOptions } from '../ringbuf/perf-buffer.js';
 import { BPF_F_RB_OVERWRITE, type RingBuffer } from '../ringbuf/ringbuf.js';
 import type { UserRingBuffer } from '../ringbuf/user-ringbuf.js';
@@ -78,7 +79,8 @@ export class BpfObject {
       }
       return new BpfObject(spec, maps, programs, btfFd);
     } catch (error) {
-      for (const resource of opened.reverse()) resource.close();
+      // The failure that stopped the load says more than any while undoing it.
+      releaseAll(opened.reverse().map((resource) => () => resource.close()));
       throw error;
     }
   }
@@ -141,9 +143,11 @@ export class BpfObject {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const program of this.programs.values()) program.close();
-    for (const map of this.maps.values()) map.close();
-    if (this.btfFd !== undefined) closeFd(this.btfFd);
+    const btfFd = this.btfFd;
+    releaseAllOrThrow([
+      ...[...this.programs.values(), ...this.maps.values()].map((part) => () => part.close()),
+      ...(btfFd === undefined ? [] : [() => closeFd(btfFd)]),
+    ]);
   }
 
   [Symbol.dispose](): void {

@@ -8,6 +8,7 @@ import type { Link } from '../attach/link.js';
 import { ClosedError, TsbpfError } from '../errors.js';
 import { AttachType } from '../object/sections.js';
 import type { ProgramSpec } from '../object/spec.js';
+import { releaseAllOrThrow } from '../release.js';
 import { closeFd, objPin, progInfoByFd, progTag, progTestRun, type TestRunOptions, type TestRunResult } from '../syscall/index.js';
 
 /** What the kernel says about a loaded program (BPF_OBJ_GET_INFO_BY_FD). */
@@ -134,8 +135,8 @@ export class BpfProgram {
 
   close(): void {
     if (this.fdValue < 0) return;
-    for (const link of this.links) link.close();
-    closeFd(this.fdValue);
+    const fd = this.fdValue;
     this.fdValue = -1;
+    releaseAllOrThrow([...[...this.links].map((link) => () => link.close()), () => closeFd(fd)]);
   }
 }

@@ -14,6 +14,7 @@
 // at the rings again once the watch is surely registered.
 import { onlineCpus } from '../cpus.js';
 import { ClosedError, TsbpfError } from '../errors.js';
+import { releaseAll } from '../release.js';
 import {
   closeFd, Epoll, EPOLLIN, ioctl, mapDelete, mapInfoByFd, mapUpdate, PAGE_SIZE, PERF_ATTR_FLAG_DISABLED, PERF_COUNT_SW_BPF_OUTPUT,
   PERF_EVENT_IOC_ENABLE, PERF_SAMPLE_RAW, PERF_TYPE_SOFTWARE, perfEventOpen, PROT_READ, PROT_WRITE, SharedMapping,
@@ -260,25 +261,18 @@ export class PerfBuffer {
   /** Releases whatever is open, even after a failure half-way; returns the errors met on the way. */
   private release(): unknown[] {
     this.released = true;
-    const errors: unknown[] = [];
-    const attempt = (step: () => void) => {
-      try {
-        step();
-      } catch (error) {
-        errors.push(error);
-      }
-    };
-    attempt(() => this.waiter.close());
-    // Closed from inside a callback: the read in progress stops before it reads the released mapping.
-    this.stopReading();
-    for (const ring of this.rings) {
-      // The map holds the event too: take it out so the event goes when its fd closes.
-      attempt(() => mapDelete(this.mapFd, u32(ring.cpu)));
-      attempt(() => ring.mapping.release());
-      attempt(() => closeFd(ring.fd));
-    }
-    attempt(() => this.epoll.close());
-    return errors;
+    return releaseAll([
+      () => this.waiter.close(),
+      // Closed from inside a callback: the read in progress stops before it reads the released mapping.
+      () => this.stopReading(),
+      ...this.rings.flatMap((ring) => [
+        // The map holds the event too: take it out so the event goes when its fd closes.
+        () => mapDelete(this.mapFd, u32(ring.cpu)),
+        () => ring.mapping.release(),
+        () => closeFd(ring.fd),
+      ]),
+      () => this.epoll.close(),
+    ]);
   }
 
   private checkOpen(): void {
