@@ -162,6 +162,38 @@ test('a budget is shared out in turn, so a busy ring cannot starve the others', 
   assert.deepEqual(counts(), [100, 100, 100]);
 });
 
+test('a callback returning false stops the whole drain, as in one ring; closing the set from a callback stops it too', (t) => {
+  const fixture = open(t);
+  if (!fixture) return;
+  const { rings, produce, set } = fixture;
+  const seen = [0, 0, 0];
+  let stopAt: number | undefined;
+  rings.forEach((ring, i) => set.add(ring, () => {
+    seen[i]!++;
+    if (i === stopAt) return false;
+  }));
+  for (let i = 0; i < 3; i++) produce(i, 5);
+  stopAt = 0;
+  assert.equal(set.consume(), 1);
+  assert.deepEqual(seen, [1, 0, 0], 'nothing from the other rings after the false');
+  stopAt = 1;
+  assert.equal(set.consume(), 1, 'the next drain starts after the ring that stopped');
+  assert.deepEqual(seen, [1, 1, 0]);
+  stopAt = undefined;
+  assert.equal(set.consume(), 13);
+  assert.deepEqual(seen, [5, 5, 5]);
+
+  for (let i = 0; i < 3; i++) produce(i, 5, 5);
+  const closing = new RingBufferSet();
+  let delivered = 0;
+  rings.forEach((ring) => closing.add(ring, () => {
+    if (++delivered === 2) closing.close();
+  }));
+  assert.equal(closing.consume(), 2, 'no record after the close but the one in hand');
+  assert.deepEqual(rings.map((ring) => ring.available() > 0), [true, true, true], 'the rest stays in the rings');
+  assert.equal(set.consume(), 13);
+});
+
 test('for await yields copies from every ring, tagged with the ring, and leaves the backlog in the rings', async (t) => {
   const fixture = open(t);
   if (!fixture) return;

@@ -62,12 +62,13 @@ export class RingBufferSet {
 
   /**
    * Drains every ring now, at most `budget` records in all (taken from the
-   * rings in turn, starting after the ring where the last budget ran out);
+   * rings in turn, starting after the ring where the last budget ran out or
+   * a callback returned false, which stops the drain as it stops one ring's);
    * returns how many were delivered. Never waits.
    */
   consume(budget = Number.POSITIVE_INFINITY): number {
     this.checkOpen();
-    return this.drain(this.present().map(([index]) => index), budget);
+    return this.drainUntilStopped(this.present().map(([index]) => index), budget, () => this.closed).delivered;
   }
 
   /**
@@ -77,9 +78,9 @@ export class RingBufferSet {
    */
   async poll(timeoutMs: number, budget = Number.POSITIVE_INFINITY): Promise<number> {
     this.checkOpen();
-    const delivered = this.drain(this.readyIndexes(), budget);
+    const delivered = this.drainUntilStopped(this.readyIndexes(), budget, () => this.closed).delivered;
     if (delivered > 0 || !(await this.wait({ timeoutMs }))) return delivered;
-    return this.drain(this.readyIndexes(), budget);
+    return this.drainUntilStopped(this.readyIndexes(), budget, () => this.closed).delivered;
   }
 
   /** Resolves true as soon as any ring has something to read, false on timeout or abort. */
@@ -96,12 +97,9 @@ export class RingBufferSet {
   subscribe(options: SubscribeOptions = {}): Subscription {
     this.checkOpen();
     const budget = subscriptionBudget(options.budget);
-    let stopped = false;
-    const deliverTo = (ring: RingBuffer, onRecord: RecordCallback | undefined) =>
-      onRecord && stopWhenClosed(onRecord, () => subscription.closed, () => (stopped = true));
     const subscription = this.waiter.subscribe(() => {
-      stopped = false;
-      return this.drain(this.readyIndexes(), budget, deliverTo, () => stopped) >= budget || stopped;
+      const { delivered, stopped } = this.drainUntilStopped(this.readyIndexes(), budget, () => subscription.closed);
+      return delivered >= budget || stopped;
     }, options);
     return subscription;
   }
@@ -185,6 +183,17 @@ export class RingBufferSet {
       }
     }
     return delivered;
+  }
+
+  /**
+   * drain() with the add() callbacks, which stops — as one ring's consume()
+   * does — after a record whose callback returned false, and after the record
+   * in hand once `closed()` holds (closed from inside a callback).
+   */
+  private drainUntilStopped(indexes: number[], budget: number, closed: () => boolean): { delivered: number; stopped: boolean } {
+    let stopped = false;
+    const delivered = this.drain(indexes, budget, (_ring, onRecord) => onRecord && stopWhenClosed(onRecord, closed, () => (stopped = true)), () => stopped);
+    return { delivered, stopped };
   }
 
   private readyIndexes(): number[] {
