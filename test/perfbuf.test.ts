@@ -302,6 +302,16 @@ function openProducer(t: TestContext, options: PerfBufferOptions = {}): Producer
   return { object, buffer, run };
 }
 
+/** openProducer() for a test that needs two CPUs or more: with one, it skips, saying why. */
+function openProducerOnCpus(t: TestContext, why: string, options: PerfBufferOptions = {}): Producer | undefined {
+  const producer = openProducer(t, options);
+  if (producer && producer.buffer.cpus.length < 2) {
+    t.skip(`one online CPU (${producer.buffer.cpus.join(',')}): ${why}`);
+    return undefined;
+  }
+  return producer;
+}
+
 function expectedSize(seq: number, min: number, max: number): number {
   return Math.min(MAX_SAMPLE, Math.max(8, min + (Math.imul(seq, 7919) >>> 0) % (max - min + 1)));
 }
@@ -383,13 +393,9 @@ test('a full 1+1-page ring drops samples; onLost reports them, and delivered + l
 test('closing a subscription from onLost stops delivery on every CPU, not only the one being read', async (t) => {
   let subscription: Subscription | undefined;
   const afterClose: number[] = [];
-  const producer = openProducer(t, { pagesPerCpu: 1, onLost: () => subscription?.close() });
+  const producer = openProducerOnCpus(t, 'needs samples waiting on a second CPU', { pagesPerCpu: 1, onLost: () => subscription?.close() });
   if (!producer) return;
   const { buffer, run } = producer;
-  if (buffer.cpus.length < 2) {
-    t.skip(`one online CPU (${buffer.cpus.join(',')}): needs samples waiting on a second CPU`);
-    return;
-  }
   const [first, second] = buffer.cpus as [number, number];
   assert.ok(run(first, { count: 100, firstSeq: 0, minSize: 200, maxSize: 200 }).failed > 0, 'the first CPU ring filled up');
   buffer.consume(() => {});
@@ -407,13 +413,9 @@ test('closing a subscription from onLost stops delivery on every CPU, not only t
 });
 
 test('consume() honours its budget and starts the next call after the CPU that used it up', (t) => {
-  const producer = openProducer(t);
+  const producer = openProducerOnCpus(t, 'no CPUs to take turns');
   if (!producer) return;
   const { buffer, run } = producer;
-  if (buffer.cpus.length < 2) {
-    t.skip(`one online CPU (${buffer.cpus.join(',')}): no CPUs to take turns`);
-    return;
-  }
   const checker = new SampleChecker(8, 8);
   for (const cpu of buffer.cpus) run(cpu, { count: 30, firstSeq: cpu << 20 });
   /** The CPUs of the samples one consume() delivers. */
@@ -434,13 +436,9 @@ test('consume() honours its budget and starts the next call after the CPU that u
 });
 
 test('a callback that returns false pauses like a budget: the next consume() starts after its CPU, so a busy CPU cannot starve the others', (t) => {
-  const producer = openProducer(t);
+  const producer = openProducerOnCpus(t, 'no CPUs to take turns');
   if (!producer) return;
   const { buffer, run } = producer;
-  if (buffer.cpus.length < 2) {
-    t.skip(`one online CPU (${buffer.cpus.join(',')}): no CPUs to take turns`);
-    return;
-  }
   const checker = new SampleChecker(8, 8);
   for (const cpu of buffer.cpus) run(cpu, { count: 5, firstSeq: cpu << 20 });
   const firstCpus: number[] = [];

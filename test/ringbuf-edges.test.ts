@@ -2,7 +2,7 @@
 // ring takes, overwrite mode, and a pinned ring picked up where it was left.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { ObjectError, TsbpfError, UnsupportedError } from '../src/errors.ts';
 import { ensureBpffs, BPFFS_ROOT } from '../src/attach/bpffs.ts';
 import { BpfObject } from '../src/loader/object.ts';
@@ -88,13 +88,21 @@ test('overwrite-mode rings get a clear error, from this kernel or from the consu
   assert.throws(() => object.ringBuffer('ring_b'), /overwrite mode .* does not read yet/);
 });
 
-test('a pinned ring opened again starts from the positions in shared memory', (t) => {
-  if (!needsRoot(t)) return;
+/** A directory of its own in bpffs, and ringbuf_multi loaded; both gone after the test. Needs root. */
+function pinDirAndObject(t: TestContext): { dir: string; object: BpfObject } | undefined {
+  if (!needsRoot(t)) return undefined;
   ensureBpffs(BPFFS_ROOT);
   const dir = mkdtempSync(`${BPFFS_ROOT}/tsbpf-ring-`);
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const object = BpfObject.open(programPath('ringbuf_multi'));
   t.after(() => object.close());
+  return { dir, object };
+}
+
+test('a pinned ring opened again starts from the positions in shared memory', (t) => {
+  const opened = pinDirAndObject(t);
+  if (!opened) return;
+  const { dir, object } = opened;
   const context = Buffer.alloc(24);
   [0, 10, 0, 0].forEach((value, i) => context.writeUInt32LE(value, i * 4));
   object.program('produce').testRun({ context });
@@ -119,12 +127,9 @@ test('a pinned ring opened again starts from the positions in shared memory', (t
 });
 
 test('a pin path with a NUL byte is refused: the kernel would read the path only up to it', (t) => {
-  if (!needsRoot(t)) return;
-  ensureBpffs(BPFFS_ROOT);
-  const dir = mkdtempSync(`${BPFFS_ROOT}/tsbpf-ring-`);
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const object = BpfObject.open(programPath('ringbuf_multi'));
-  t.after(() => object.close());
+  const opened = pinDirAndObject(t);
+  if (!opened) return;
+  const { dir, object } = opened;
   const ring = object.map('ring_a');
   const refused = (e: unknown) => e instanceof TsbpfError && /^pin(ned)? path ".*\\u0000.*" is not a path/.test(e.message);
   assert.throws(() => ring.pin(`${dir}/ring_a\0/../../elsewhere`), refused);
