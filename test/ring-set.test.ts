@@ -2,8 +2,9 @@
 // kernel: three rings of programs/ringbuf_multi.bpf.o and the ring of a
 // second object (programs/ringbuf_test.bpf.o), fed with BPF_PROG_TEST_RUN.
 import assert from 'node:assert/strict';
+import { closeSync, readFileSync } from 'node:fs';
 import { test, type TestContext } from 'node:test';
-import { ClosedError, TsbpfError } from '../src/errors.ts';
+import { ClosedError, SyscallError, TsbpfError } from '../src/errors.ts';
 import { BpfObject } from '../src/loader/object.ts';
 import { RingBufferSet } from '../src/ringbuf/ring-set.ts';
 import type { RingBuffer } from '../src/ringbuf/ringbuf.ts';
@@ -282,4 +283,21 @@ test('a ring closed while in a set leaves it before its fd is closed: a new ring
   assert.equal(set.consume(), 5);
   assert.equal(received, 5);
   assert.deepEqual(set.rings, [secondRing]);
+});
+
+test('a ring in a set whose fd was closed behind its back still lets go of its mappings when closed', (t) => {
+  if (!needsRoot(t)) return;
+  const object = BpfObject.open(programPath('ringbuf_multi'));
+  const set = new RingBufferSet();
+  t.after(() => set.close());
+  const ring = object.ringBuffer('ring_a');
+  set.add(ring, () => {});
+  const bpfMappings = () => readFileSync('/proc/self/maps', 'utf8').split('\n').filter((line) => line.includes('anon_inode:bpf-map')).length;
+  const before = bpfMappings();
+  assert.ok(before >= 2, 'the ring maps its consumer page and its data');
+  closeSync(ring.mapFd);
+  assert.throws(() => object.close(), (error: Error) => error instanceof SyscallError && error.code === 'EBADF', 'the map fd close fails');
+  assert.equal(ring.isClosed, true);
+  assert.equal(bpfMappings(), before - 2, 'both of the ring\'s mappings released');
+  assert.deepEqual(set.rings, []);
 });

@@ -183,6 +183,9 @@ test('wait() and poll() timeouts: NaN is refused, negative ones do not wait, one
   const isNaNError = (error: Error) => error instanceof TsbpfError && /timeoutMs is NaN/.test(error.message);
   await assert.rejects(ring.wait({ timeoutMs: Number.NaN }), isNaNError);
   await assert.rejects(ring.poll(() => {}, Number.NaN), isNaNError);
+  producer.run({ count: 1, firstSeq: 0 });
+  await assert.rejects(ring.poll(() => {}, Number.NaN), isNaNError, 'refused with records waiting too');
+  assert.equal(ring.consume(() => {}), 1, 'and the record stays');
   const started = performance.now();
   assert.equal(await ring.wait({ timeoutMs: Number.NEGATIVE_INFINITY }), false);
   assert.equal(await ring.poll(() => {}, -1), 0);

@@ -20,7 +20,7 @@ import {
   PERF_EVENT_IOC_ENABLE, PERF_SAMPLE_RAW, PERF_TYPE_SOFTWARE, perfEventOpen, PROT_READ, PROT_WRITE, SharedMapping,
 } from '../syscall/index.js';
 import { PerfReader, type LostCallback, type PerfReaderStats, type SampleCallback } from './perf-reader.js';
-import { FdWaiter, stopWhenClosed, subscriptionBudget, type SubscribeOptions, type Subscription, type WaitOptions } from './waiter.js';
+import { FdWaiter, stopWhenClosed, subscriptionBudget, waitTimeout, type SubscribeOptions, type Subscription, type WaitOptions } from './waiter.js';
 
 const BPF_MAP_TYPE_PERF_EVENT_ARRAY = 4;
 const DEFAULT_PAGES_PER_CPU = 64;
@@ -145,6 +145,7 @@ export class PerfBuffer {
 
   /** Waits up to `timeoutMs` for samples, then delivers them; returns how many. */
   async poll(onSample: SampleCallback, timeoutMs: number, budget?: number): Promise<number> {
+    waitTimeout(timeoutMs); // a bad timeout is an error whether or not samples are waiting
     const delivered = this.consume(onSample, budget);
     if (delivered > 0 || !(await this.wait({ timeoutMs }))) return delivered;
     return this.consume(onSample, budget);

@@ -5,11 +5,11 @@
 // their positions in shared memory (two loads a ring, cheaper than an
 // epoll_wait call), which also finds records of BPF_RB_NO_WAKEUP producers
 // that epoll never hears about. Rings can come from any number of objects.
-import { ClosedError, TsbpfError } from '../errors.js';
+import { ClosedError, SyscallError, TsbpfError } from '../errors.js';
 import { Epoll, EPOLLIN } from '../syscall/index.js';
 import type { RecordCallback } from './consumer.js';
 import type { RingBuffer } from './ringbuf.js';
-import { FdWaiter, stopWhenClosed, subscriptionBudget, type SubscribeOptions, type Subscription, type WaitOptions } from './waiter.js';
+import { FdWaiter, stopWhenClosed, subscriptionBudget, waitTimeout, type SubscribeOptions, type Subscription, type WaitOptions } from './waiter.js';
 
 /** A record copied out of one of the set's rings. */
 export interface RingRecord {
@@ -78,6 +78,7 @@ export class RingBufferSet {
    */
   async poll(timeoutMs: number, budget = Number.POSITIVE_INFINITY): Promise<number> {
     this.checkOpen();
+    waitTimeout(timeoutMs); // a bad timeout is an error whether or not records are waiting
     const delivered = this.drainUntilStopped(this.readyIndexes(), budget, () => this.closed).delivered;
     if (delivered > 0 || !(await this.wait({ timeoutMs }))) return delivered;
     return this.drainUntilStopped(this.readyIndexes(), budget, () => this.closed).delivered;
@@ -214,7 +215,12 @@ export class RingBufferSet {
     if (!member) return;
     this.members[index] = undefined;
     member.forget();
-    this.epoll.remove(member.ring.mapFd, `ring buffer '${member.ring.name}'`);
+    try {
+      this.epoll.remove(member.ring.mapFd, `ring buffer '${member.ring.name}'`);
+    } catch (error) {
+      // The fd was closed behind the ring's back, which took it out of the epoll set: EBADF, or ENOENT once its number names another file.
+      if (!(error instanceof SyscallError && (error.code === 'EBADF' || error.code === 'ENOENT'))) throw error;
+    }
   }
 
   private checkOpen(): void {

@@ -6,9 +6,10 @@
 // at one page in. Sizes come from the kernel (map info), not from the spec.
 import { basename } from 'node:path';
 import { ClosedError, TsbpfError } from '../errors.js';
+import { releaseAllOrThrow } from '../release.js';
 import { closeFd, mapInfoByFd, objGet, PAGE_SIZE, PROT_READ, PROT_WRITE, SharedMapping } from '../syscall/index.js';
 import { RingConsumer, type ConsumerStats, type RecordCallback } from './consumer.js';
-import { FdWaiter, stopWhenClosed, subscriptionBudget, type SubscribeOptions, type Subscription, type WaitOptions } from './waiter.js';
+import { FdWaiter, stopWhenClosed, subscriptionBudget, waitTimeout, type SubscribeOptions, type Subscription, type WaitOptions } from './waiter.js';
 
 export type { SubscribeOptions, Subscription, WaitOptions };
 
@@ -130,6 +131,7 @@ export class RingBuffer {
 
   /** Waits up to `timeoutMs` for records, then delivers them; returns how many. */
   async poll(callback: RecordCallback, timeoutMs: number, budget?: number): Promise<number> {
+    waitTimeout(timeoutMs); // a bad timeout is an error whether or not records are waiting
     const delivered = this.consume(callback, budget);
     if (delivered > 0 || !(await this.wait({ timeoutMs }))) return delivered;
     return this.consume(callback, budget);
@@ -189,15 +191,19 @@ export class RingBuffer {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    // Sets let go of the fd while it still names this ring: once closed, its number may name another.
-    for (const hook of this.closeHooks) hook();
+    const hooks = [...this.closeHooks];
     this.closeHooks.clear();
-    // Closed from inside a callback: the consume() in progress stops before it reads the released mapping.
-    this.consumer.stop();
-    this.waiter.close();
-    this.consumerPage.release();
-    this.producerPages.release();
-    if (this.ownedFd !== undefined) closeFd(this.ownedFd);
+    const ownedFd = this.ownedFd;
+    releaseAllOrThrow([
+      // Sets let go of the fd while it still names this ring: once closed, its number may name another.
+      ...hooks,
+      // Closed from inside a callback: the consume() in progress stops before it reads the released mapping.
+      () => this.consumer.stop(),
+      () => this.waiter.close(),
+      () => this.consumerPage.release(),
+      () => this.producerPages.release(),
+      ...(ownedFd === undefined ? [] : [() => closeFd(ownedFd)]),
+    ]);
   }
 
   [Symbol.dispose](): void {
