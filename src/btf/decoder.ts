@@ -7,12 +7,13 @@
 import { decodeCStringAt } from '../cstring.js';
 import { BtfError } from '../errors.js';
 import type { Btf, BtfType, Member } from './btf.js';
-import { checkDecodable, checkRoom, isCharArray, isSignedBitfield, lendsMembers, readBitfield } from './values.js';
+import { checkDecodable, checkLayout, checkRoom, isCharArray, isSignedBitfield, lendsMembers, readBitfield } from './values.js';
 
 export type RecordDecoder = (view: DataView, offset: number) => Record<string, unknown>;
 
-/** Arrays longer than this are read by a loop rather than written out element by element. */
+/** Arrays longer than this, or whose elements make more JS values than UNROLL_VALUES, are read by a loop rather than written out element by element. */
 const UNROLL_LIMIT = 16;
+const UNROLL_VALUES = 64;
 
 // Bytes of the buffer records were last decoded from: records of a ring all
 // share one buffer, so strings are read without a new view per record.
@@ -131,10 +132,8 @@ class SourceWriter {
       case 'array': {
         if (isCharArray(btf, type)) return `h.string(v, ${at}, ${type.nelems})`;
         const stride = btf.sizeof(type.type);
-        // Only arrays of scalars are written out: copies of nested arrays or structs would multiply the source at every level.
-        const element = btf.skipQualifiers(type.type);
-        const scalar = element.kind !== 'array' && element.kind !== 'struct';
-        if (scalar && type.nelems <= UNROLL_LIMIT) {
+        // Small arrays are written out, a loop reads the others: written-out copies of big elements would multiply the source at every level.
+        if (type.nelems <= UNROLL_LIMIT && type.nelems * checkLayout(btf, type.type) <= UNROLL_VALUES) {
           return `[${Array.from({ length: type.nelems }, (_, i) => this.expression(type.type, `${at} + ${i * stride}`)).join(', ')}]`;
         }
         return `h.array(${type.nelems}, ${stride}, ${at}, (o) => ${this.expression(type.type, 'o')})`;

@@ -8,9 +8,10 @@ import type { ArrayType, Btf, BtfType, CompositeType, Member } from './btf.js';
 
 const MAX_DEPTH = 32;
 /**
- * JS values (numbers, strings, objects, array elements) that decoding one value
- * may build: 64 MiB of u32s still decode, while arrays of zero-size elements by
- * the billion — no bytes to run out of — are refused before they exhaust the heap.
+ * JS values (numbers, strings, objects, array elements; an array counts itself
+ * too) that decoding one value may build: a u32[2^24 - 1] (64 MiB) still
+ * decodes, while arrays of zero-size elements by the billion — no bytes to run
+ * out of — are refused before they exhaust the heap.
  */
 export const MAX_VALUES = 1 << 24;
 
