@@ -14,7 +14,7 @@ export const RINGBUF_HEADER_SIZE = 8;
 // consumer_pos is stored at least this often while draining (a store costs
 // ~20 ns with its BigInt: every 256 records of 64 bytes).
 const PUBLISH_EVERY_BYTES = 16 * 1024;
-const MAX_RING_SIZE = 2 ** 30;
+const MAX_READABLE_RING_SIZE = 2 ** 30;
 
 /**
  * Record headers must be read so that the record's bytes are read after
@@ -78,7 +78,7 @@ export class RingConsumer {
   constructor(memory: RingMemory) {
     const { size } = memory;
     // (Node cannot map a larger kernel ring: 2 GiB would take a 4 GiB view and a page.)
-    if (!Number.isInteger(size) || size < 8 || (size & (size - 1)) !== 0 || size > MAX_RING_SIZE) {
+    if (!Number.isInteger(size) || size < 8 || (size & (size - 1)) !== 0 || size > MAX_READABLE_RING_SIZE) {
       throw new RingCorruptionError(`ring size ${size} is not a power of two between 8 bytes and 1 GiB`);
     }
     this.size = size;

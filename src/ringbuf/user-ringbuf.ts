@@ -91,7 +91,7 @@ export class UserRingBuffer {
       const record = this.producer.reserve(size);
       const left = deadline - performance.now();
       if (record || left <= 0) return record;
-      await this.waiter.wait(() => false, { timeoutMs: Number.isFinite(left) ? left : undefined, signal });
+      await this.waiter.wait(() => false, { timeoutMs: left, signal });
       if (this.closed || signal?.aborted) return undefined;
     }
   }

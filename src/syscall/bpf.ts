@@ -288,10 +288,10 @@ export function rawTracepointOpen(name: string | null, progFd: number): number {
 }
 
 export function objPin(fd: number, path: string): void {
-  bpf('OBJ_PIN', new Struct(objPinAttr, { pathname: Buffer.from(`${checkPath(path, 'pin path')}\0`), bpf_fd: fd }), path);
+  bpf('OBJ_PIN', new Struct(objPinAttr, { pathname: cString(checkPath(path, 'pin path'), 'pin path'), bpf_fd: fd }), path);
 }
 
 export function objGet(path: string, flags = 0): number {
-  return bpf('OBJ_GET', new Struct(objPinAttr, { pathname: Buffer.from(`${checkPath(path, 'pinned path')}\0`), file_flags: flags }), path);
+  return bpf('OBJ_GET', new Struct(objPinAttr, { pathname: cString(checkPath(path, 'pinned path'), 'pinned path'), file_flags: flags }), path);
 }
 

@@ -67,7 +67,6 @@ export class SharedMapping {
  * copy and the page-sized reads of readFileSync.
  */
 export function mapFileForever(fd: number, length: number, what: string): Uint8Array {
-  checkViewable(length, what);
   const address = raw.mmap(null, length, PROT_READ, MAP_PRIVATE, fd, 0) as bigint | null;
   if (address === null || BigInt(address) === MAP_FAILED) fail('mmap', what);
   return new Uint8Array(externalView(BigInt(address), length));
