@@ -78,7 +78,12 @@ test('positions far beyond 2^32 keep working (they only grow)', () => {
 
 test('corrupted shared memory gives a RingCorruptionError, not a hang or an out-of-bounds read', () => {
   const cases: [string, (ring: ReturnType<typeof fakeRing>) => void, RegExp][] = [
-    ['length past the producer', (ring) => { ring.produce([1]); ring.write(0, ring.header(4000)); }, /longer than the 16 bytes produced/],
+    // After 0, 1 or 2 good records: the hot loop reads two records a turn, so the bad one falls in either half.
+    ...[0, 1, 2].map((good): [string, (ring: ReturnType<typeof fakeRing>) => void, RegExp] => [`length past the producer after ${good} records`, (ring) => {
+      for (let i = 0; i < good; i++) ring.produce([9]);
+      ring.write(ring.produce([1]), ring.header(4000));
+    }, /longer than the 16 bytes produced/]),
+    ['discarded record past the producer', (ring) => { ring.produce([9]); ring.write(ring.produce([1]), ring.header(4000, RINGBUF_DISCARD_BIT)); }, /longer than the 16 bytes produced/],
     ['producer not on a record boundary', (ring) => { ring.produce([1]); ring.producerPos[0] = ring.producerPos[0]! + 4n; }, /positions are not multiples of 8/],
     ['consumer not on a record boundary', (ring) => { ring.produce([1]); ring.consumerPos[0] = 4n; }, /positions are not multiples of 8/],
     ['producer more than a ring ahead', (ring) => { ring.producerPos[0] = BigInt(SIZE * 3); }, /pending in a 4096-byte ring/],

@@ -187,6 +187,17 @@ test('PerfReader: budget, throwing callbacks and nested reads', () => {
   assert.equal(reader.read(() => { tails.push(ring.tail - start); }), 40);
   assert.deepEqual([tails[10], tails[11], tails[39]], [0, 264, 3 * 264], 'published after every 11 samples (264 bytes >= 256)');
   assert.equal(ring.tail - start, 40 * 24);
+  // A callback returning false stops the read after its sample, wherever the sample falls in the hot loop.
+  for (let stopAt = 0; stopAt < 3; stopAt++) {
+    for (let seq = 0; seq < 4; seq++) ring.sample(payload(seq, 8));
+    const before = ring.tail;
+    let calls = 0;
+    assert.equal(reader.read(() => calls++ !== stopAt), stopAt + 1);
+    assert.equal(reader.callbackStopped, true, `stopped by sample ${stopAt}`);
+    assert.equal(ring.tail - before, (stopAt + 1) * 24, 'data_tail stops after the sample whose callback returned false');
+    assert.equal(reader.read(() => {}), 3 - stopAt);
+    assert.equal(reader.callbackStopped, false);
+  }
   // Budgets across the quarter-ring chunks: 25 then the other 15.
   for (let seq = 0; seq < 40; seq++) ring.sample(payload(seq, 8));
   assert.equal(reader.read(() => {}, 25), 25);
@@ -216,14 +227,27 @@ test('PerfReader: budget, throwing callbacks and nested reads', () => {
 });
 
 test('PerfReader: corrupt rings throw RingCorruptionError instead of looping', () => {
-  const corrupt = (setup: (ring: HandRing) => void, why: RegExp) => {
+  // `goodSamples` valid samples first: the corrupt record then falls elsewhere in the hot loop (it reads two a turn).
+  const corrupt = (setup: (ring: HandRing) => void, why: RegExp, goodSamples = 0) => {
     const ring = new HandRing(256);
+    for (let seq = 0; seq < goodSamples; seq++) ring.sample(payload(seq, 8));
     setup(ring);
-    assert.throws(() => ring.reader().read(() => {}), (error: unknown) => error instanceof RingCorruptionError && why.test(error.message));
+    let delivered = 0;
+    assert.throws(() => ring.reader().read(() => { delivered++; }), (error: unknown) => error instanceof RingCorruptionError && why.test(error.message));
+    assert.equal(delivered, goodSamples);
   };
-  corrupt((ring) => ring.record(PERF_RECORD_SAMPLE, new Uint8Array(8), 0), /record of 0 bytes/);
-  corrupt((ring) => ring.record(PERF_RECORD_SAMPLE, new Uint8Array(8), 12), /record of 12 bytes/);
-  corrupt((ring) => { ring.sample(payload(0, 100)); ring.setHead(64); }, /record of 112 bytes \(64 bytes produced/);
+  for (const goodSamples of [0, 1, 2]) {
+    corrupt((ring) => ring.record(PERF_RECORD_SAMPLE, new Uint8Array(8), 0), /record of 0 bytes/, goodSamples);
+    corrupt((ring) => ring.record(PERF_RECORD_SAMPLE, new Uint8Array(8), 12), /record of 12 bytes/, goodSamples);
+    corrupt((ring) => ring.record(PERF_RECORD_SAMPLE, new Uint8Array(16), 20), /record of 20 bytes/, goodSamples);
+    corrupt((ring) => { ring.sample(payload(0, 100)); ring.setHead(ring.head - 48); }, /record of 112 bytes \(64 bytes produced/, goodSamples);
+    corrupt((ring) => {
+      const body = new Uint8Array(8);
+      new DataView(body.buffer).setUint32(0, 200, true);
+      ring.record(PERF_RECORD_SAMPLE, body);
+    }, /sample of 200 bytes in a 16-byte record/, goodSamples);
+    corrupt((ring) => ring.record(PERF_RECORD_LOST, new Uint8Array(8)), /lost record of 16 bytes/, goodSamples);
+  }
   corrupt((ring) => ring.setHead(4), /positions are not multiples of 8/);
   corrupt((ring) => ring.setHead(300), /300 bytes pending in a 256-byte ring/);
   corrupt((ring) => {
@@ -231,12 +255,6 @@ test('PerfReader: corrupt rings throw RingCorruptionError instead of looping', (
     ring.reader().read(() => {});
     ring.setHead(8);
   }, /data_head is behind data_tail/);
-  corrupt((ring) => {
-    const body = new Uint8Array(8);
-    new DataView(body.buffer).setUint32(0, 200, true);
-    ring.record(PERF_RECORD_SAMPLE, body);
-  }, /sample of 200 bytes in a 16-byte record/);
-  corrupt((ring) => ring.record(PERF_RECORD_LOST, new Uint8Array(8)), /lost record of 16 bytes/);
   // A sample record too short for its raw size field, in the ring's last 8 bytes (nothing after it to read).
   corrupt((ring) => {
     ring.record(99, new Uint8Array(240));

@@ -275,7 +275,6 @@ function scanSamples(scan: ScanState, view: DataView, onSample: SampleCallback,
   offset: number, mask: number, left: number, chunk: number, cpu: number): number {
   // The record layout's constants as locals: V8 folds these, while it loads
   // an exported const from its module cell at every use.
-  const HEADER_SIZE = 8;
   const RECORD_SAMPLE = 9;
   const RAW_OFFSET = 12; // a sample's body: u32 raw size, then the raw bytes
   // As in consumer.ts's scanRecords(): integers, and the objects used once before the loop.
@@ -285,31 +284,56 @@ function scanSamples(scan: ScanState, view: DataView, onSample: SampleCallback,
   chunk |= 0;
   cpu |= 0;
   if (view.byteLength === 0 || scan.limit <= 0) return SCAN_STOPPED;
+  const ringEnd = (mask + 1) | 0;
   let done = 0;
+  // The last record's length, which the next record's address comes from
+  // while records keep it: as in scanRecords(), the CPU then reads ahead.
+  let stride = 0;
   let delivered = 0;
+  let length = 0;
+  let rawSize = 0;
+  let raw = 0;
   let result = SCAN_CHUNK_DONE;
   try {
+    // Two records a turn, as in scanRecords(); the halves are the same but
+    // for the first one's last line.
     while (done < chunk) {
-      // Plain loads: the acquire load of data_head ordered them all.
-      const length = view.getUint16(offset + 6, true);
-      if (length < HEADER_SIZE || (length & 7) !== 0 || ((done + length) | 0) > left) {
-        scan.problem = `record of ${length} bytes (${left - done} bytes produced, records are 8-byte multiples)`;
-        result = SCAN_CORRUPT;
+      // Plain loads: the acquire load of data_head ordered them all. The raw
+      // size is read before the record is known to be whole, hence the mask.
+      length = view.getUint16(offset + 6, true);
+      if (length !== stride) stride = length;
+      rawSize = view.getUint32((offset + 8) & mask, true);
+      if (view.getUint32(offset, true) !== RECORD_SAMPLE || (stride & 7) !== 0
+        || ((done + stride) | 0) > left || ((offset + stride) | 0) > ringEnd || RAW_OFFSET + rawSize > stride) {
+        result = unusualRecord(scan, view, offset, left - done, ringEnd);
         break;
       }
-      if (view.getUint32(offset, true) !== RECORD_SAMPLE || offset + length > mask + 1 || length < MIN_SAMPLE_SIZE) {
-        result = SCAN_OTHER;
+      raw = (offset + RAW_OFFSET) | 0;
+      done = (done + stride) | 0;
+      offset = (offset + stride) & mask;
+      delivered = (delivered + 1) | 0;
+      if (onSample(view, raw, rawSize, cpu) === false) {
+        scan.callbackStopped = true;
+        result = SCAN_STOPPED;
         break;
       }
-      const rawSize = view.getUint32(offset + 8, true);
-      if (RAW_OFFSET + rawSize > length) {
-        scan.problem = `sample of ${rawSize} bytes in a ${length}-byte record`;
-        result = SCAN_CORRUPT;
+      if (delivered >= scan.limit) {
+        result = SCAN_STOPPED;
         break;
       }
-      const raw = (offset + RAW_OFFSET) | 0;
-      done = (done + length) | 0;
-      offset = (offset + length) & mask;
+      if (done >= chunk) break;
+
+      length = view.getUint16(offset + 6, true);
+      if (length !== stride) stride = length;
+      rawSize = view.getUint32((offset + 8) & mask, true);
+      if (view.getUint32(offset, true) !== RECORD_SAMPLE || (stride & 7) !== 0
+        || ((done + stride) | 0) > left || ((offset + stride) | 0) > ringEnd || RAW_OFFSET + rawSize > stride) {
+        result = unusualRecord(scan, view, offset, left - done, ringEnd);
+        break;
+      }
+      raw = (offset + RAW_OFFSET) | 0;
+      done = (done + stride) | 0;
+      offset = (offset + stride) & mask;
       delivered = (delivered + 1) | 0;
       if (onSample(view, raw, rawSize, cpu) === false) {
         scan.callbackStopped = true;
@@ -326,4 +350,21 @@ function scanSamples(scan: ScanState, view: DataView, onSample: SampleCallback,
     scan.delivered += delivered;
   }
   return result;
+}
+
+/**
+ * Why scanSamples() stops at the record at `offset` (`produced` bytes are
+ * written from there): SCAN_CORRUPT, with the problem said, or SCAN_OTHER
+ * for a record readOther() reads (not a sample, or one running past
+ * `ringEnd`).
+ */
+function unusualRecord(scan: ScanState, view: DataView, offset: number, produced: number, ringEnd: number): number {
+  const length = view.getUint16(offset + 6, true);
+  if (length < PERF_HEADER_SIZE || (length & 7) !== 0 || length > produced) {
+    scan.problem = `record of ${length} bytes (${produced} bytes produced, records are 8-byte multiples)`;
+    return SCAN_CORRUPT;
+  }
+  if (view.getUint32(offset, true) !== PERF_RECORD_SAMPLE || offset + length > ringEnd || length < MIN_SAMPLE_SIZE) return SCAN_OTHER;
+  scan.problem = `sample of ${view.getUint32(offset + 8, true)} bytes in a ${length}-byte record`;
+  return SCAN_CORRUPT;
 }
