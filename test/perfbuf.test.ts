@@ -265,6 +265,11 @@ test('PerfReader: corrupt rings throw RingCorruptionError instead of looping', (
   new DataView(odd).setBigUint64(1048, 768n, true);
   new DataView(odd).setBigUint64(1040, BigInt(PAGE), true);
   assert.throws(() => new PerfReader(odd, 0, PAGE), RingCorruptionError);
+  // Over 1 GiB: the hot loop's offsets would not stay small integers.
+  const huge = new ArrayBuffer(PAGE + 2 ** 31);
+  new DataView(huge).setBigUint64(1048, BigInt(2 ** 31), true);
+  new DataView(huge).setBigUint64(1040, BigInt(PAGE), true);
+  assert.throws(() => new PerfReader(huge, 0, PAGE), RingCorruptionError);
   const short = new ArrayBuffer(PAGE + 512);
   new DataView(short).setBigUint64(1048, 1024n, true);
   assert.throws(() => new PerfReader(short, 0, PAGE), RingCorruptionError);

@@ -22,6 +22,8 @@ const LOST_RECORD_SIZE = LOST_COUNT_OFFSET + 8;
 const MIN_SAMPLE_SIZE = 16;
 /** Record sizes are u16. */
 const MAX_RECORD_SIZE = 0xffff;
+/** The largest data area read: the hot loop's offsets and sums then stay below 2^31 (PerfBuffer maps no more). */
+const MAX_RING_SIZE = 2 ** 30;
 // data_tail is stored at least this often while draining a long backlog, so
 // the kernel can write again before the batch ends (as consumer.ts does).
 const PUBLISH_EVERY_BYTES = 16 * 1024;
@@ -82,7 +84,7 @@ export class PerfReader {
     const givenSize = Number(page.getBigUint64(data_size.offset, true));
     const dataOffset = givenSize ? Number(page.getBigUint64(data_offset.offset, true)) : pageSize;
     const size = givenSize || buffer.byteLength - pageSize;
-    if (size < PERF_HEADER_SIZE || (size & (size - 1)) !== 0 || size > 2 ** 31 || dataOffset % 8 !== 0 || dataOffset < perfEventMmapPage.size || dataOffset + size > buffer.byteLength) {
+    if (size < PERF_HEADER_SIZE || (size & (size - 1)) !== 0 || size > MAX_RING_SIZE || dataOffset % 8 !== 0 || dataOffset < perfEventMmapPage.size || dataOffset + size > buffer.byteLength) {
       throw new RingCorruptionError(`perf ring of CPU ${cpu}: data area of ${size} bytes at ${dataOffset} does not fit a ${buffer.byteLength}-byte mapping as a power of two`);
     }
     this.size = size;
@@ -265,52 +267,55 @@ const SCAN_OTHER = 4;
 
 /**
  * The hot loop of read(): delivers the samples that start in the next `chunk`
- * bytes at `offset` (of `left` bytes written), and stops (SCAN_OTHER) at a
- * record that is not a sample or runs past the end of the ring. Kept small and
- * apart from read()'s bookkeeping so that V8 optimizes it whole, as the ring
- * buffer consumer's scanRecords(). `scan.done` counts the bytes consumed, the
- * sample being delivered included even when its callback throws.
+ * bytes at offset `start` (of `left` bytes written), and stops (SCAN_OTHER)
+ * at a record that is not a sample or runs past the end of the ring. Kept
+ * small and apart from read()'s bookkeeping so that V8 optimizes it whole, as
+ * the ring buffer consumer's scanRecords(). `scan.done` counts the bytes
+ * consumed, the sample being delivered included even when its callback throws.
  */
 function scanSamples(scan: ScanState, view: DataView, onSample: SampleCallback,
-  offset: number, mask: number, left: number, chunk: number, cpu: number): number {
+  start: number, mask: number, left: number, chunk: number, cpu: number): number {
   // The record layout's constants as locals: V8 folds these, while it loads
   // an exported const from its module cell at every use.
   const RECORD_SAMPLE = 9;
   const RAW_OFFSET = 12; // a sample's body: u32 raw size, then the raw bytes
-  // As in consumer.ts's scanRecords(): integers, and the objects used once before the loop.
-  offset |= 0;
+  // As in consumer.ts's scanRecords(): integers (rings of at most 1 GiB keep
+  // sums below 2^31), and the objects used once before the loop.
+  start |= 0;
   mask |= 0;
-  left |= 0;
-  chunk |= 0;
   cpu |= 0;
   if (view.byteLength === 0 || scan.limit <= 0) return SCAN_STOPPED;
   const ringEnd = (mask + 1) | 0;
-  let done = 0;
+  // Samples start before chunkEnd, which is not past the end of the ring, so
+  // offsets need no wrapping; they end by wholeEnd, or are not whole here.
+  const chunkEnd = (start + Math.min(chunk, ringEnd - start)) | 0;
+  const wholeEnd = (start + Math.min(left, ringEnd - start)) | 0;
+  let offset = start;
   // The last record's length, which the next record's address comes from
   // while records keep it: as in scanRecords(), the CPU then reads ahead.
   let stride = 0;
   let delivered = 0;
   let length = 0;
+  let next = 0;
   let rawSize = 0;
   let raw = 0;
   let result = SCAN_CHUNK_DONE;
   try {
     // Two records a turn, as in scanRecords(); the halves are the same but
     // for the first one's last line.
-    while (done < chunk) {
+    while (offset < chunkEnd) {
       // Plain loads: the acquire load of data_head ordered them all. The raw
       // size is read before the record is known to be whole, hence the mask.
       length = view.getUint16(offset + 6, true);
       if (length !== stride) stride = length;
+      next = (offset + stride) | 0;
       rawSize = view.getUint32((offset + 8) & mask, true);
-      if (view.getUint32(offset, true) !== RECORD_SAMPLE || (stride & 7) !== 0
-        || ((done + stride) | 0) > left || ((offset + stride) | 0) > ringEnd || RAW_OFFSET + rawSize > stride) {
-        result = unusualRecord(scan, view, offset, left - done, ringEnd);
+      if (view.getUint32(offset, true) !== RECORD_SAMPLE || (stride & 7) !== 0 || next > wholeEnd || RAW_OFFSET + rawSize > stride) {
+        result = unusualRecord(scan, view, offset, start + left - offset, ringEnd);
         break;
       }
       raw = (offset + RAW_OFFSET) | 0;
-      done = (done + stride) | 0;
-      offset = (offset + stride) & mask;
+      offset = next;
       delivered = (delivered + 1) | 0;
       if (onSample(view, raw, rawSize, cpu) === false) {
         scan.callbackStopped = true;
@@ -321,19 +326,18 @@ function scanSamples(scan: ScanState, view: DataView, onSample: SampleCallback,
         result = SCAN_STOPPED;
         break;
       }
-      if (done >= chunk) break;
+      if (offset >= chunkEnd) break;
 
       length = view.getUint16(offset + 6, true);
       if (length !== stride) stride = length;
+      next = (offset + stride) | 0;
       rawSize = view.getUint32((offset + 8) & mask, true);
-      if (view.getUint32(offset, true) !== RECORD_SAMPLE || (stride & 7) !== 0
-        || ((done + stride) | 0) > left || ((offset + stride) | 0) > ringEnd || RAW_OFFSET + rawSize > stride) {
-        result = unusualRecord(scan, view, offset, left - done, ringEnd);
+      if (view.getUint32(offset, true) !== RECORD_SAMPLE || (stride & 7) !== 0 || next > wholeEnd || RAW_OFFSET + rawSize > stride) {
+        result = unusualRecord(scan, view, offset, start + left - offset, ringEnd);
         break;
       }
       raw = (offset + RAW_OFFSET) | 0;
-      done = (done + stride) | 0;
-      offset = (offset + stride) & mask;
+      offset = next;
       delivered = (delivered + 1) | 0;
       if (onSample(view, raw, rawSize, cpu) === false) {
         scan.callbackStopped = true;
@@ -346,7 +350,7 @@ function scanSamples(scan: ScanState, view: DataView, onSample: SampleCallback,
       }
     }
   } finally {
-    scan.done += done;
+    scan.done += offset - start;
     scan.delivered += delivered;
   }
   return result;
