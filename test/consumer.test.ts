@@ -149,4 +149,11 @@ test('a 1 GiB ring (the largest Node can map) reads records at the end of its da
   assert.deepEqual(seen, [[size - 8, 4, 0xfeedface], [8, 12, 0xc0ffee]]);
   assert.equal(memory.consumerPos[0], BigInt(consumerPos + 40));
   assert.throws(() => new RingConsumer({ ...memory, size: 2 ** 31 }), (error: Error) => error instanceof RingCorruptionError && /between 8 bytes and 1 GiB/.test(error.message));
+  // A corrupt length at the end of the area: offset + length is 2^31, past what a 32-bit integer holds.
+  for (const copy of [0, size]) view.setUint32(copy + size - 8, 2 ** 30 - 1, true);
+  const corrupt = { ...memory, consumerPos: new BigUint64Array([BigInt(3 * size - 8)]), producerPos: new BigUint64Array([BigInt(3 * size + 8)]) };
+  let delivered = 0;
+  assert.throws(() => new RingConsumer(corrupt).consume(() => { delivered++; }), (error: Error) => error instanceof RingCorruptionError && /longer than the 16 bytes produced/.test(error.message));
+  assert.equal(delivered, 0);
+  assert.equal(corrupt.consumerPos[0], BigInt(3 * size - 8), 'consumer_pos stays at the corrupt record');
 });

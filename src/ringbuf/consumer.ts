@@ -237,7 +237,8 @@ function scanRecords(scan: ScanState, headers: Int32Array, view: DataView, callb
   const LENGTH_MASK = 0x3fffffff;
   const BUSY_OR_DISCARD = 0xc0000000 | 0;
   // Integers from here on (V8 then checks each argument once, not at every
-  // use in the loop); with rings of at most 1 GiB, all sums stay below 2^31.
+  // use in the loop); with rings of at most 1 GiB, offsets stay below 2^31,
+  // but not an offset plus a corrupt length, hence `stride > producedEnd - offset`.
   start |= 0;
   const chunkEnd = (start + chunk) | 0;
   const producedEnd = (start + left) | 0;
@@ -267,7 +268,7 @@ function scanRecords(scan: ScanState, headers: Int32Array, view: DataView, callb
       size = ((header & LENGTH_MASK) + HEADER_SIZE + 7) & ~7;
       if (size !== stride) stride = size;
       next = (offset + stride) | 0;
-      if ((header & BUSY_OR_DISCARD) !== 0 || next > producedEnd) {
+      if ((header & BUSY_OR_DISCARD) !== 0 || stride > producedEnd - offset) {
         result = unusualRecord(scan, header, offset, producedEnd);
         if (result !== SCAN_CHUNK_DONE) break;
         offset = next;
@@ -286,7 +287,7 @@ function scanRecords(scan: ScanState, headers: Int32Array, view: DataView, callb
       size = ((header & LENGTH_MASK) + HEADER_SIZE + 7) & ~7;
       if (size !== stride) stride = size;
       next = (offset + stride) | 0;
-      if ((header & BUSY_OR_DISCARD) !== 0 || next > producedEnd) {
+      if ((header & BUSY_OR_DISCARD) !== 0 || stride > producedEnd - offset) {
         result = unusualRecord(scan, header, offset, producedEnd);
         if (result !== SCAN_CHUNK_DONE) break;
         offset = next;

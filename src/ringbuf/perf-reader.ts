@@ -359,8 +359,8 @@ function scanSamples(scan: ScanState, view: DataView, onSample: SampleCallback,
 /**
  * Why scanSamples() stops at the record at `offset` (`produced` bytes are
  * written from there): SCAN_CORRUPT, with the problem said, or SCAN_OTHER
- * for a record readOther() reads (not a sample, or one running past
- * `ringEnd`).
+ * for a record readOther() sorts out (not a sample, a sample running past
+ * `ringEnd`, or one too short for its raw size field).
  */
 function unusualRecord(scan: ScanState, view: DataView, offset: number, produced: number, ringEnd: number): number {
   const length = view.getUint16(offset + 6, true);
