@@ -269,7 +269,7 @@ function scanRecords(scan: ScanState, headers: Int32Array, view: DataView, callb
       if (size !== stride) stride = size;
       next = (offset + stride) | 0;
       if ((header & BUSY_OR_DISCARD) !== 0 || stride > producedEnd - offset) {
-        result = unusualRecord(scan, header, offset, producedEnd);
+        result = unusualRecord(scan, header, stride, producedEnd - offset);
         if (result !== SCAN_CHUNK_DONE) break;
         offset = next;
         continue;
@@ -288,7 +288,7 @@ function scanRecords(scan: ScanState, headers: Int32Array, view: DataView, callb
       if (size !== stride) stride = size;
       next = (offset + stride) | 0;
       if ((header & BUSY_OR_DISCARD) !== 0 || stride > producedEnd - offset) {
-        result = unusualRecord(scan, header, offset, producedEnd);
+        result = unusualRecord(scan, header, stride, producedEnd - offset);
         if (result !== SCAN_CHUNK_DONE) break;
         offset = next;
         continue;
@@ -310,14 +310,13 @@ function scanRecords(scan: ScanState, headers: Int32Array, view: DataView, callb
 
 /**
  * What scanRecords does with a record that is still being written, is
- * discarded, or ends past what was produced: SCAN_BUSY, SCAN_CHUNK_DONE
- * (a discarded record: skip it) or SCAN_CORRUPT.
+ * discarded, or takes more than the `produced` bytes from its header on:
+ * SCAN_BUSY, SCAN_CHUNK_DONE (a discarded record: skip it) or SCAN_CORRUPT.
  */
-function unusualRecord(scan: ScanState, header: number, offset: number, producedEnd: number): number {
+function unusualRecord(scan: ScanState, header: number, size: number, produced: number): number {
   if (header < 0) return SCAN_BUSY;
-  const length = header & 0x3fffffff;
-  if (offset + ((length + RINGBUF_HEADER_SIZE + 7) & ~7) > producedEnd) {
-    scan.problem = `record of ${length} bytes is longer than the ${producedEnd - offset} bytes produced`;
+  if (size > produced) {
+    scan.problem = `record of ${header & 0x3fffffff} bytes is longer than the ${produced} bytes produced`;
     return SCAN_CORRUPT;
   }
   scan.discarded++;

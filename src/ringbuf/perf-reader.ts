@@ -311,7 +311,7 @@ function scanSamples(scan: ScanState, view: DataView, onSample: SampleCallback,
       next = (offset + stride) | 0;
       rawSize = view.getUint32((offset + 8) & mask, true);
       if (view.getUint32(offset, true) !== RECORD_SAMPLE || (stride & 7) !== 0 || next > wholeEnd || RAW_OFFSET + rawSize > stride) {
-        result = unusualRecord(scan, view, offset, start + left - offset, ringEnd);
+        result = unusualRecord(scan, view, offset, length, start + left - offset, ringEnd);
         break;
       }
       raw = (offset + RAW_OFFSET) | 0;
@@ -333,7 +333,7 @@ function scanSamples(scan: ScanState, view: DataView, onSample: SampleCallback,
       next = (offset + stride) | 0;
       rawSize = view.getUint32((offset + 8) & mask, true);
       if (view.getUint32(offset, true) !== RECORD_SAMPLE || (stride & 7) !== 0 || next > wholeEnd || RAW_OFFSET + rawSize > stride) {
-        result = unusualRecord(scan, view, offset, start + left - offset, ringEnd);
+        result = unusualRecord(scan, view, offset, length, start + left - offset, ringEnd);
         break;
       }
       raw = (offset + RAW_OFFSET) | 0;
@@ -357,13 +357,12 @@ function scanSamples(scan: ScanState, view: DataView, onSample: SampleCallback,
 }
 
 /**
- * Why scanSamples() stops at the record at `offset` (`produced` bytes are
- * written from there): SCAN_CORRUPT, with the problem said, or SCAN_OTHER
+ * Why scanSamples() stops at the record of `length` bytes at `offset`
+ * (`produced` bytes are written from there): SCAN_CORRUPT, with the problem said, or SCAN_OTHER
  * for a record readOther() sorts out (not a sample, a sample running past
  * `ringEnd`, or one too short for its raw size field).
  */
-function unusualRecord(scan: ScanState, view: DataView, offset: number, produced: number, ringEnd: number): number {
-  const length = view.getUint16(offset + 6, true);
+function unusualRecord(scan: ScanState, view: DataView, offset: number, length: number, produced: number, ringEnd: number): number {
   if (length < PERF_HEADER_SIZE || (length & 7) !== 0 || length > produced) {
     scan.problem = `record of ${length} bytes (${produced} bytes produced, records are 8-byte multiples)`;
     return SCAN_CORRUPT;
